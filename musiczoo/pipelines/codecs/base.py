@@ -1,0 +1,61 @@
+"""The codec contract: extracted events <-> integer classes <-> model input arrays.
+
+One codec object serves dataset creation and generation, so the two can never disagree.
+Codecs are pure numpy and fully described by `get_config()` (stored in bundles).
+"""
+import numpy as np
+
+CODECS = {}
+
+
+def register_codec(cls):
+    CODECS[cls.__name__] = cls
+    return cls
+
+
+def codec_from_config(config):
+    """Rebuilds a codec from `get_config()` output (`{"class": name, ...kwargs}`)."""
+    config = dict(config)
+    name = config.pop("class")
+    if name not in CODECS:
+        raise ValueError(f"unknown codec {name!r}; known: {sorted(CODECS)}")
+    return CODECS[name](**config)
+
+
+class Codec:
+    """Subclasses define `num_classes`, `input_size`, `events_to_ids`, `ids_to_events`
+    and `inputs_from_ids`; constructor kwargs == `get_config()` keys."""
+
+    num_classes: int
+    input_size: int
+
+    def events_to_ids(self, events):
+        """Class index of every event: int64 [T]."""
+        raise NotImplementedError
+
+    def ids_to_events(self, ids):
+        raise NotImplementedError
+
+    def inputs_from_ids(self, ids):
+        """Model input for each position: float32 [T, input_size]."""
+        raise NotImplementedError
+
+    def labels_from_ids(self, ids):
+        """Training label for each position's *next* event: int64 [T-1]. Default: the id."""
+        return np.asarray(ids[1:], np.int64)
+
+    def encode(self, events):
+        """(inputs [T-1, input_size], labels [T-1]) teacher-forcing pair, as Magenta's
+        EventSequenceEncoderDecoder.encode built it."""
+        ids = self.events_to_ids(events)
+        return self.inputs_from_ids(ids)[:-1], self.labels_from_ids(ids)
+
+    def get_config(self):
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,48 @@
+"""musiczoo: a maintained model zoo for symbolic music on TensorFlow 2 / Keras 3."""
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "musiczoo" / "version.py").read_text()).group(1)
+
+SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert"]
+
+setup(
+    name="musiczoo",
+    version=VERSION,
+    description="Melody RNN, Drums RNN, MusicVAE and Music Transformer on TF2/Keras 3, "
+                "with NoteSequence pipelines and one-file bundles.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["musiczoo", "musiczoo.*"]),
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.16",  # Keras 3
+        "note-seq>=0.0.5",
+        "tensorflow-datasets>=4.9",
+        "absl-py>=1.0",
+        "numpy>=1.24",
+        "pretty_midi>=0.2.10",
+        "music21>=9.1",  # its bundled corpus: Bach chorales, Essen and O'Neill folk tunes
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        # MIDI -> WAV through FluidSynth (needs the system library and a GM soundfont,
+        # e.g. Debian's fluidsynth + fluid-soundfont-gm).
+        "audio": ["pyfluidsynth>=1.3"],
+    },
+    entry_points={
+        "console_scripts": [
+            f"musiczoo_{verb}=musiczoo.scripts.{verb}:run" for verb in SCRIPTS
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Multimedia :: Sound/Audio :: MIDI",
+    ],
+)
