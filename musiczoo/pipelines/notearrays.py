@@ -6,6 +6,7 @@ and does splitting, quantization and extraction with vectorised numpy, reproduci
 note_seq's semantics exactly (tests compare both on real corpora).
 """
 import dataclasses
+import operator
 from typing import Optional
 
 import numpy as np
@@ -15,6 +16,10 @@ DEFAULT_QPM = 120.0
 QUANTIZE_CUTOFF = 0.5
 
 NOTE_FIELDS = ("pitch", "velocity", "instrument", "program", "is_drum", "start_time", "end_time")
+_NOTE_GETTER = operator.attrgetter(*NOTE_FIELDS)
+_NOTE_DTYPE = np.dtype([("pitch", np.int32), ("velocity", np.int32), ("instrument", np.int32),
+                        ("program", np.int32), ("is_drum", bool), ("start_time", np.float64),
+                        ("end_time", np.float64)])
 
 
 class QuantizeError(ValueError):
@@ -89,26 +94,17 @@ class NoteArrays:
 def from_note_sequence(ns):
     """Reads a NoteSequence proto into NoteArrays (one pass over the notes)."""
     notes = ns.notes
-    if len(notes):
-        rows = [(n.pitch, n.velocity, n.instrument, n.program, n.is_drum, n.start_time, n.end_time)
-                for n in notes]
-        table = np.array(rows, dtype=np.float64)
-        start = table[:, 5]
-        # Stable sort by start time, as note_seq does before splitting.
-        order = np.argsort(start, kind="stable")
-        table = table[order]
-        ints = table[:, :4].astype(np.int32)
-        pitch, velocity, instrument, program = ints.T
-        is_drum = table[:, 4] != 0
-        start_time, end_time = table[:, 5].copy(), table[:, 6].copy()
-    else:
-        pitch = velocity = instrument = program = np.zeros(0, np.int32)
-        is_drum = np.zeros(0, bool)
-        start_time = end_time = np.zeros(0, np.float64)
+    # One C-level attribute getter per note straight into a structured array: the
+    # fastest way found to read upb protos (about half the cost of a tuple listcomp).
+    table = np.fromiter(map(_NOTE_GETTER, notes), dtype=_NOTE_DTYPE, count=len(notes))
+    # Stable sort by start time, as note_seq does before splitting.
+    if len(table) > 1:
+        table = table[np.argsort(table["start_time"], kind="stable")]
+    pitch, velocity, instrument, program = (table[k] for k in NOTE_FIELDS[:4])
+    is_drum, start_time, end_time = table["is_drum"], table["start_time"], table["end_time"]
     return NoteArrays(
         id=ns.id, filename=ns.filename,
-        pitch=np.ascontiguousarray(pitch), velocity=np.ascontiguousarray(velocity),
-        instrument=np.ascontiguousarray(instrument), program=np.ascontiguousarray(program),
+        pitch=pitch, velocity=velocity, instrument=instrument, program=program,
         is_drum=is_drum, start_time=start_time, end_time=end_time,
         total_time=ns.total_time,
         time_signatures=[(ts.time, ts.numerator, ts.denominator) for ts in ns.time_signatures],

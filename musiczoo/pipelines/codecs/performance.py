@@ -1,0 +1,99 @@
+"""Performance events <-> classes, numbered as note_seq's PerformanceOneHotEncoding.
+
+Classes are consecutive ranges: NOTE_ON pitches, NOTE_OFF pitches, TIME_SHIFT 1..max,
+then VELOCITY 1..bins (if any). Full MIDI range, 100 shifts, 32 bins: 388 classes;
+the 88 piano keys (21..108): 308, or 310 with Music Transformer's two reserved ids
+(padding 0, end-of-sequence 1) in front, which `num_reserved_ids=2` reproduces.
+"""
+import numpy as np
+
+from musiczoo.pipelines.codecs.base import Codec, register_codec
+from musiczoo.pipelines.performances import (EVENT_NAMES, NOTE_OFF, NOTE_ON, TIME_SHIFT,
+                                             VELOCITY, Performance)
+
+
+@register_codec
+class PerformanceCodec(Codec):
+    """One class per performance event, one-hot inputs (Magenta's performance_rnn)."""
+
+    def __init__(self, num_velocity_bins=32, max_shift_steps=100, min_pitch=0, max_pitch=127,
+                 num_reserved_ids=0):
+        if not 0 <= min_pitch <= max_pitch <= 127:
+            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, {max_pitch}")
+        if not 0 <= num_velocity_bins <= 127:
+            raise ValueError(f"num_velocity_bins must lie in 0..127, got {num_velocity_bins}")
+        if max_shift_steps < 1:
+            raise ValueError(f"max_shift_steps must be >= 1, got {max_shift_steps}")
+        if num_reserved_ids < 0:
+            raise ValueError(f"num_reserved_ids must be >= 0, got {num_reserved_ids}")
+        self.num_velocity_bins = int(num_velocity_bins)
+        self.max_shift_steps = int(max_shift_steps)
+        self.min_pitch, self.max_pitch = int(min_pitch), int(max_pitch)
+        self.num_reserved_ids = int(num_reserved_ids)
+        # (event type, smallest value, largest value) in class order.
+        ranges = [(NOTE_ON, self.min_pitch, self.max_pitch),
+                  (NOTE_OFF, self.min_pitch, self.max_pitch),
+                  (TIME_SHIFT, 1, self.max_shift_steps)]
+        if self.num_velocity_bins:
+            ranges.append((VELOCITY, 1, self.num_velocity_bins))
+        self._ranges = ranges
+        sizes = [high - low + 1 for _, low, high in ranges]
+        self._offsets = self.num_reserved_ids + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        # Lookup by event type number (index 0 unused).
+        self._type_offset = np.full(VELOCITY + 1, -1, np.int64)
+        self._type_low = np.zeros(VELOCITY + 1, np.int64)
+        self._type_high = np.full(VELOCITY + 1, -1, np.int64)
+        for (event_type, low, high), offset in zip(ranges, self._offsets):
+            self._type_offset[event_type] = offset
+            self._type_low[event_type], self._type_high[event_type] = low, high
+        self.num_classes = self.num_reserved_ids + sum(sizes)
+        self.input_size = self.num_classes
+        # note_seq's default event is the longest time shift.
+        self.default_event = (TIME_SHIFT, self.max_shift_steps)
+        self.default_id = int(self._type_offset[TIME_SHIFT]) + self.max_shift_steps - 1
+
+    @staticmethod
+    def _as_rows(events):
+        if isinstance(events, Performance):
+            return events.events
+        if not isinstance(events, np.ndarray):
+            events = [(e.event_type, e.event_value) if hasattr(e, "event_type") else e
+                      for e in events]
+        return np.asarray(events, np.int64).reshape(-1, 2)
+
+    def events_to_ids(self, events):
+        """Classes of a Performance, an [N, 2] (type, value) array, or note_seq events."""
+        rows = self._as_rows(events)
+        event_type, value = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
+        known = (event_type >= 1) & (event_type <= VELOCITY)
+        safe_type = np.where(known, event_type, 0)
+        bad = ~known | (self._type_offset[safe_type] < 0) | (
+            value < self._type_low[safe_type]) | (value > self._type_high[safe_type])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            name = EVENT_NAMES.get(int(event_type[i]), f"type {int(event_type[i])}")
+            raise ValueError(f"event {i} ({name}, {int(value[i])}) is outside this codec: "
+                             f"pitches {self.min_pitch}..{self.max_pitch}, shifts "
+                             f"1..{self.max_shift_steps}, velocity bins 1..{self.num_velocity_bins}")
+        return self._type_offset[event_type] + value - self._type_low[event_type]
+
+    def ids_to_events(self, ids):
+        """[N, 2] int32 (type, value) rows; reserved ids are refused."""
+        ids = np.asarray(ids, np.int64)
+        if ids.size and (ids.min() < self.num_reserved_ids or ids.max() >= self.num_classes):
+            raise ValueError(f"event ids must lie in [{self.num_reserved_ids}, {self.num_classes})")
+        which = np.searchsorted(self._offsets, ids, side="right") - 1
+        types = np.array([event_type for event_type, _, _ in self._ranges], np.int64)[which]
+        lows = np.array([low for _, low, _ in self._ranges], np.int64)[which]
+        return np.stack([types, ids - self._offsets[which] + lows], axis=1).astype(np.int32)
+
+    def inputs_from_ids(self, ids):
+        ids = np.asarray(ids, np.int64)
+        inputs = np.zeros((len(ids), self.num_classes), np.float32)
+        inputs[np.arange(len(ids)), ids] = 1.0
+        return inputs
+
+    def get_config(self):
+        return {"class": type(self).__name__, "num_velocity_bins": self.num_velocity_bins,
+                "max_shift_steps": self.max_shift_steps, "min_pitch": self.min_pitch,
+                "max_pitch": self.max_pitch, "num_reserved_ids": self.num_reserved_ids}

@@ -1,0 +1,101 @@
+"""Training examples on disk, in Magenta's layout, and read back through tf.data.
+
+Each record is a tf.train.SequenceExample with feature lists `inputs` (one float vector
+per step) and `labels` (one int64 per step), exactly what Magenta's
+`make_sequence_example` wrote, so a Magenta user's `training_melodies.tfrecord` loads
+here unchanged and ours load in Magenta.
+"""
+import numpy as np
+
+
+def _tf():
+    import tensorflow as tf  # imported on use: TF takes seconds to import
+    return tf
+
+
+def sequence_example_bytes(inputs, labels):
+    """Serializes one (inputs [T, D], labels [T]) pair as a SequenceExample."""
+    example = _tf().train.SequenceExample()
+    lists = example.feature_lists.feature_list
+    input_features = lists["inputs"].feature
+    for row in np.asarray(inputs, np.float32).tolist():
+        input_features.add().float_list.value.extend(row)
+    label_features = lists["labels"].feature
+    for label in np.asarray(labels, np.int64).tolist():
+        label_features.add().int64_list.value.append(label)
+    return example.SerializeToString()
+
+
+def parse_sequence_example(serialized, input_size):
+    """(inputs [T, D] float32, labels [T] int64) from SequenceExample bytes (eager or graph)."""
+    tf = _tf()
+    _, sequence = tf.io.parse_single_sequence_example(
+        serialized, sequence_features={
+            "inputs": tf.io.FixedLenSequenceFeature([input_size], tf.float32),
+            "labels": tf.io.FixedLenSequenceFeature([], tf.int64)})
+    return sequence["inputs"], sequence["labels"]
+
+
+class ExampleWriter:
+    """Appends SequenceExamples to a TFRecord file; a context manager."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.count = 0
+        self._writer = _tf().io.TFRecordWriter(self.path)
+
+    def write(self, inputs, labels):
+        self._writer.write(sequence_example_bytes(inputs, labels))
+        self.count += 1
+
+    def close(self):
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_examples(path, input_size):
+    """Yields (inputs, labels) numpy pairs from a SequenceExample TFRecord."""
+    tf = _tf()
+    for record in tf.data.TFRecordDataset(str(path)):
+        inputs, labels = parse_sequence_example(record, input_size)
+        yield inputs.numpy(), labels.numpy()
+
+
+def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
+                  shuffle_buffer=2048, bucket_boundaries=None, seed=None, max_length=None):
+    """tf.data of padded batches: ((inputs [B, T, D], lengths [B]), labels [B, T]).
+
+    Padding is zeros with label 0 and is masked out by `lengths`. With
+    `bucket_boundaries` (e.g. [64, 128, 256]) examples of similar length are batched
+    together, which wastes less work on padding for corpora of mixed lengths.
+    """
+    tf = _tf()
+    paths = [str(p) for p in ([paths] if isinstance(paths, (str, bytes)) or
+                              hasattr(paths, "__fspath__") else paths)]
+    dataset = tf.data.TFRecordDataset(paths)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+
+    def parse(record):
+        inputs, labels = parse_sequence_example(record, input_size)
+        if max_length:
+            inputs, labels = inputs[:max_length], labels[:max_length]
+        return inputs, labels, tf.shape(labels)[0]
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    shapes = ([None, input_size], [None], [])
+    if bucket_boundaries:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda inputs, labels, length: length, list(bucket_boundaries),
+            [batch_size] * (len(bucket_boundaries) + 1), padded_shapes=shapes)
+    else:
+        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes)
+    dataset = dataset.map(lambda inputs, labels, length: ((inputs, length), labels))
+    return dataset.prefetch(tf.data.AUTOTUNE)
