@@ -1,0 +1,21 @@
+"""musiczoo: Magenta's model zoo, maintained, on TensorFlow 2 / Keras 3.
+
+The public API is small and importing it is cheap (TensorFlow loads on first use):
+
+    import musiczoo
+    musiczoo.list_bundles()
+    musiczoo.create_dataset("basic_rnn", "bach_chorales", "/tmp/basic_rnn")
+    model = musiczoo.load_bundle("attention_rnn")
+"""
+import warnings
+
+# note_seq imports pydub, which warns about a missing ffmpeg that musiczoo never uses.
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv")
+
+from musiczoo.bundles import list_bundles, load_bundle
+from musiczoo.commands import create_dataset, generate, interpolate, train
+from musiczoo.registry import all_configs, apply_hparams, find_config, families
+from musiczoo.version import __version__
+
+__all__ = ["__version__", "all_configs", "apply_hparams", "create_dataset", "families",
+           "find_config", "generate", "interpolate", "list_bundles", "load_bundle", "train"]

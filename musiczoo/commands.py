@@ -1,0 +1,67 @@
+"""The library side of the console scripts: one function per verb, shared by all families.
+
+Scripts parse flags and call exactly one of these; tests call them directly. Model
+work goes through the family's model class (registry), which says what it can do.
+"""
+import pathlib
+
+from musiczoo import registry
+from musiczoo.bundles import load_bundle
+
+
+def resolve_config(config=None, model=None, hparams=None):
+    """(Family, config) from a config name (optionally checked against a family) plus
+    `name=value,...` overrides."""
+    if not config:
+        raise registry.RegistryError("give --config (e.g. basic_rnn, drum_kit)")
+    family, base = registry.find_config(config, model)
+    return family, registry.apply_hparams(base, hparams)
+
+
+def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_ratio=0.1,
+                   progress=True):
+    """Turns `input` (corpus name, folder, NoteSequence TFRecord or file) into training and
+    eval TFRecords for `config`; returns the DatasetResult (with statistics)."""
+    from musiczoo.pipelines import corpora, dataset
+
+    _, cfg = resolve_config(config, model, hparams)
+    sequences, total, description = corpora.resolve_input(input)
+    return dataset.create_dataset(
+        cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
+        progress=progress, config_name=cfg.name, input_description=description)
+
+
+def _model_for(config=None, model=None, hparams=None, bundle=None):
+    if bundle:
+        loaded = load_bundle(bundle)
+        if config or hparams:
+            raise registry.RegistryError("give either --bundle or --config/--hparams, not both")
+        return loaded
+    family, cfg = resolve_config(config, model, hparams)
+    return family.model_class().from_config(cfg)
+
+
+def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle=None,
+          num_training_steps=1000, **options):
+    """Trains (or, with `bundle`, fine-tunes) a model on a create_dataset folder."""
+    if not pathlib.Path(dataset_dir).exists():
+        raise FileNotFoundError(f"{dataset_dir}: no such dataset (run musiczoo_create_dataset)")
+    return _model_for(config, model, hparams, bundle).train(
+        dataset_dir, run_dir, num_training_steps=num_training_steps, **options)
+
+
+def generate(bundle, output_dir, *, num_outputs=10, **options):
+    """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths."""
+    loaded = load_bundle(bundle)
+    return loaded.generate_to_midi(output_dir, num_outputs=num_outputs, **options)
+
+
+def interpolate(bundle, input_midi_1, input_midi_2, output_dir, *, num_outputs=5, **options):
+    """Writes the latent-space path between two MIDI files (latent-space families only)."""
+    loaded = load_bundle(bundle)
+    if "interpolate" not in getattr(loaded, "capabilities", ()):
+        raise registry.RegistryError(
+            f"bundle {bundle!r} ({type(loaded).__name__}) cannot interpolate: only families "
+            "with a latent space (music_vae) can")
+    return loaded.interpolate_to_midi(input_midi_1, input_midi_2, output_dir,
+                                      num_outputs=num_outputs, **options)

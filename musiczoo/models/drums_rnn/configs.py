@@ -1,0 +1,60 @@
+"""Drums RNN configs under Magenta's names and meanings (drums_rnn_model.default_configs)."""
+import dataclasses
+
+from musiczoo import registry
+from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES, ONE_DRUM_PITCHES, MultiDrumCodec
+from musiczoo.pipelines.codecs.lookback import LookbackCodec
+from musiczoo.pipelines.dataset import DataSpec
+from musiczoo.pipelines.extractors import DrumExtractor
+
+
+@dataclasses.dataclass(frozen=True)
+class DrumsRNNConfig:
+    """One Drums RNN configuration; flags map one to one onto these fields."""
+    name: str
+    description: str = ""
+    # "one_hot": plain classes (one_drum); "lookback": binary step counters (drum_kit).
+    encoding: str = "lookback"
+    drum_type_pitches: tuple = DEFAULT_DRUM_TYPE_PITCHES
+    binary_counter_bits: int = 6
+    steps_per_quarter: int = 4
+    layer_sizes: tuple = (256, 256, 256)
+    dropout_rate: float = 0.5
+    attn_length: int = 32
+    clip_norm: float = 3.0
+    learning_rate: float = 0.001
+    batch_size: int = 128
+    # Data (Magenta's DrumsExtractor settings in drums_rnn_pipeline).
+    min_bars: int = 7
+    max_steps: int = 512
+    gap_bars: float = 1.0
+
+    def __post_init__(self):
+        if self.encoding not in ("one_hot", "lookback"):
+            raise ValueError(f"{self.name}: encoding must be one_hot or lookback")
+
+    def codec(self):
+        drums = MultiDrumCodec([list(p) for p in self.drum_type_pitches])
+        if self.encoding == "one_hot":
+            return drums
+        return LookbackCodec(drums, lookback_distances=(),
+                             binary_counter_bits=self.binary_counter_bits)
+
+    def data_spec(self):
+        return DataSpec(
+            extractor=DrumExtractor(steps_per_quarter=self.steps_per_quarter,
+                                    min_bars=self.min_bars, max_steps=self.max_steps,
+                                    gap_bars=self.gap_bars),
+            codec=self.codec())
+
+
+registry.register_family(
+    "drums_rnn", DrumsRNNConfig, "LSTM over drum patterns (Magenta's Drums RNN).")
+
+for _config in (
+    DrumsRNNConfig("one_drum", "Drums RNN with 2-state encoding.", encoding="one_hot",
+                   drum_type_pitches=ONE_DRUM_PITCHES, steps_per_quarter=2,
+                   layer_sizes=(128, 128), attn_length=0, clip_norm=5.0),
+    DrumsRNNConfig("drum_kit", "Drums RNN with multiple drums and binary counters."),
+):
+    registry.register_config("drums_rnn", _config)

@@ -1,0 +1,78 @@
+"""Melody RNN configs under Magenta's names and meanings (melody_rnn_model.default_configs)."""
+import dataclasses
+from typing import Optional
+
+from musiczoo import registry
+from musiczoo.pipelines.codecs.lookback import LookbackCodec
+from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
+from musiczoo.pipelines.dataset import DataSpec
+from musiczoo.pipelines.extractors import MelodyExtractor
+
+
+@dataclasses.dataclass(frozen=True)
+class MelodyRNNConfig:
+    """One Melody RNN configuration. Flags map one to one onto these fields
+    (`--hparams=layer_sizes=[256,256],learning_rate=0.01`)."""
+    name: str
+    description: str = ""
+    # "one_hot" (basic_rnn, mono_rnn), "lookback" (lookback_rnn) or "key" (attention_rnn:
+    # Magenta's KeyMelodyEncoderDecoder).
+    encoding: str = "one_hot"
+    min_note: int = 48
+    max_note: int = 84
+    transpose_to_key: Optional[int] = 0
+    steps_per_quarter: int = 4
+    # Model (Magenta's HParams; dropout_rate = 1 - dropout_keep_prob).
+    layer_sizes: tuple = (128, 128)
+    dropout_rate: float = 0.5
+    attn_length: int = 0
+    clip_norm: float = 5.0
+    learning_rate: float = 0.001
+    batch_size: int = 128
+    # Data (Magenta's MelodyExtractor settings in melody_rnn_pipeline).
+    min_bars: int = 7
+    max_steps: int = 512
+    min_unique_pitches: int = 5
+    gap_bars: float = 1.0
+
+    def __post_init__(self):
+        if self.encoding not in ("one_hot", "lookback", "key"):
+            raise ValueError(f"{self.name}: encoding must be one_hot, lookback or key, "
+                             f"got {self.encoding!r}")
+        if self.max_note - self.min_note < 12:
+            raise ValueError(f"{self.name}: max_note - min_note must be >= 12 "
+                             f"(got {self.min_note}..{self.max_note})")
+        if self.transpose_to_key is not None and not 0 <= self.transpose_to_key <= 11:
+            raise ValueError(f"{self.name}: transpose_to_key must be in 0..11 or None")
+
+    def codec(self):
+        if self.encoding == "one_hot":
+            return MelodyOneHotCodec(self.min_note, self.max_note)
+        if self.encoding == "lookback":
+            return LookbackCodec(MelodyOneHotCodec(self.min_note, self.max_note))
+        from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
+        return KeyMelodyCodec(self.min_note, self.max_note)
+
+    def data_spec(self):
+        return DataSpec(
+            extractor=MelodyExtractor(
+                steps_per_quarter=self.steps_per_quarter, min_note=self.min_note,
+                max_note=self.max_note, transpose_to_key=self.transpose_to_key,
+                min_bars=self.min_bars, max_steps=self.max_steps,
+                min_unique_pitches=self.min_unique_pitches, gap_bars=self.gap_bars),
+            codec=self.codec())
+
+
+registry.register_family(
+    "melody_rnn", MelodyRNNConfig,
+    "LSTM over monophonic melodies (Magenta's Melody RNN).")
+
+for _config in (
+    MelodyRNNConfig("basic_rnn", "Melody RNN with one-hot encoding."),
+    MelodyRNNConfig("mono_rnn", "Monophonic RNN with one-hot encoding over all 128 pitches.",
+                    min_note=0, max_note=128, transpose_to_key=None),
+    MelodyRNNConfig("lookback_rnn", "Melody RNN with lookback encoding.", encoding="lookback"),
+    MelodyRNNConfig("attention_rnn", "Melody RNN with lookback (key) encoding and attention.",
+                    encoding="key", attn_length=40, clip_norm=3.0),
+):
+    registry.register_config("melody_rnn", _config)

@@ -1,0 +1,1 @@
+"""Console scripts: flags, then one call into musiczoo.commands."""

@@ -1,0 +1,68 @@
+"""What every console script shares: flag groups, and errors as one clear line.
+
+Only modules under musiczoo/scripts define absl flags; each script is its own process,
+so defining a group here from several scripts never collides.
+"""
+import logging
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_model_flags(bundle=True):
+    flags.DEFINE_string("model", None, "Model family (melody_rnn, drums_rnn, ...); optional "
+                        "when --config names a config only one family has.")
+    flags.DEFINE_string("config", None, "Config name, as in Magenta (basic_rnn, drum_kit, ...).")
+    flags.DEFINE_string("hparams", "", "Config overrides: name=value,name=[a,b],...")
+    if bundle:
+        flags.DEFINE_string("bundle", None, "Bundle name (see bundles/) or path to a .mzb file.")
+
+
+def user_errors():
+    """Exceptions that are the user's input, shown as one line instead of a traceback
+    (set MUSICZOO_DEBUG=1 to see the traceback anyway)."""
+    from musiczoo.bundle import BundleError
+    from musiczoo.registry import RegistryError
+    errors = [BundleError, RegistryError, FileNotFoundError, NotADirectoryError,
+              IsADirectoryError, PermissionError, ValueError]
+    try:
+        from musiczoo.pipelines.io import ReadError
+        errors.append(ReadError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def run(main, name):
+    """absl.app.run(main), turning user errors into `name: error: message` and exit 1."""
+    def guarded(argv):
+        if len(argv) > 1:
+            sys.stderr.write(f"{name}: error: unexpected arguments {argv[1:]} "
+                             "(all options are --flags)\n")
+            return 1
+        logging.getLogger("musiczoo").setLevel(logging.INFO)
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(levelname)s %(message)s")
+        try:
+            return main()
+        except user_errors() as error:
+            if os.environ.get("MUSICZOO_DEBUG"):
+                raise
+            sys.stderr.write(f"{name}: error: {error}\n")
+            return 1
+        except KeyboardInterrupt:
+            sys.stderr.write(f"{name}: interrupted\n")
+            return 130
+
+    def flag_errors_are_messages(argv):
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
+            sys.stderr.write(f"{name}: error: {error}\n"
+                             f"Try {name} --helpfull for every flag.\n")
+            sys.exit(1)
+
+    app.run(guarded, flags_parser=flag_errors_are_messages)

@@ -1,0 +1,36 @@
+"""musiczoo_interpolate: the latent-space path between two melodies (latent families).
+
+  musiczoo_interpolate --bundle=cat-mel_2bar_small --input_midi_1=a.mid --input_midi_2=b.mid \
+      --num_outputs=5 --output_dir=out
+"""
+from absl import flags
+
+from musiczoo.scripts import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("bundle", None, "Bundle name or path; its family must have a latent space.")
+flags.DEFINE_string("input_midi_1", None, "Start of the path.")
+flags.DEFINE_string("input_midi_2", None, "End of the path.")
+flags.DEFINE_string("output_dir", None, "Where the MIDI files are written.")
+flags.DEFINE_integer("num_outputs", 5, "Steps on the path, ends included.")
+flags.DEFINE_float("temperature", 0.5, "Decoder temperature.")
+flags.DEFINE_integer("seed", None, "Random seed.")
+flags.mark_flags_as_required(["bundle", "input_midi_1", "input_midi_2", "output_dir"])
+
+
+def main():
+    from musiczoo import commands
+    paths = commands.interpolate(FLAGS.bundle, FLAGS.input_midi_1, FLAGS.input_midi_2,
+                                 FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
+                                 temperature=FLAGS.temperature, seed=FLAGS.seed)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def run():
+    common.run(main, "musiczoo_interpolate")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,34 @@
+"""musiczoo_train: train any family on a create_dataset folder (or fine-tune a bundle).
+
+  musiczoo_train --config=attention_rnn --dataset=/tmp/ds --run_dir=/tmp/run
+  musiczoo_train --bundle=attention_rnn --dataset=/tmp/my_ds --run_dir=/tmp/finetune
+"""
+from absl import flags
+
+from musiczoo.scripts import common
+
+FLAGS = flags.FLAGS
+common.define_model_flags(bundle=True)
+flags.DEFINE_string("dataset", None, "Folder written by musiczoo_create_dataset.")
+flags.DEFINE_string("run_dir", None, "Checkpoints, TensorBoard logs and the final bundle go "
+                    "here; an existing run resumes from its last checkpoint.")
+flags.DEFINE_integer("num_training_steps", 1000, "Total training steps (resumed runs count "
+                     "the steps already done).")
+flags.mark_flags_as_required(["dataset", "run_dir"])
+
+
+def main():
+    from musiczoo import commands
+    result = commands.train(FLAGS.dataset, FLAGS.run_dir, config=FLAGS.config,
+                            model=FLAGS.model, hparams=FLAGS.hparams, bundle=FLAGS.bundle,
+                            num_training_steps=FLAGS.num_training_steps)
+    print(result)
+    return 0
+
+
+def run():
+    common.run(main, "musiczoo_train")
+
+
+if __name__ == "__main__":
+    run()

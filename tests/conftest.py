@@ -1,0 +1,26 @@
+"""Shared fixtures: real music from the corpora installed with music21."""
+import pathlib
+import warnings
+
+import pytest
+
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv")
+
+
+def music21_corpus():
+    import music21
+    return pathlib.Path(music21.__file__).parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def chorale_paths():
+    paths = sorted((music21_corpus() / "bach").glob("bwv*.mxl"))
+    assert len(paths) > 300, "music21's Bach chorales are missing"
+    return paths
+
+
+@pytest.fixture(scope="session")
+def chorales(chorale_paths):
+    """30 chorales as NoteSequences (every 13th, to spread over the collection)."""
+    import note_seq
+    return [note_seq.musicxml_file_to_sequence_proto(str(p)) for p in chorale_paths[::13][:30]]
