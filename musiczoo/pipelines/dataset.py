@@ -91,14 +91,19 @@ class _ModeWriter:
 
 
 def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
-                   batch_size=256, progress=True, config_name=None, input_description=None):
+                   batch_size=256, progress=True, config_name=None, input_description=None,
+                   stats=None):
     """Runs `sequences` (an iterable of NoteSequence protos) through `spec` into
-    `output_dir`/{training,eval}_<kind>.tfrecord plus dataset.json; returns DatasetResult."""
+    `output_dir`/{training,eval}_<kind>.tfrecord plus dataset.json; returns DatasetResult.
+
+    `stats` may be the Stats the input reader counts into (unreadable files), so one
+    report covers the whole run.
+    """
     if not 0.0 <= eval_ratio < 1.0:
         raise ValueError(f"eval_ratio must be in [0, 1), got {eval_ratio}")
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    stats = Stats()
+    stats = stats if stats is not None else Stats()
     kind = spec.extractor.kind
     paths = {mode: output_dir / f"{mode}_{kind}.tfrecord" for mode in MODES}
     writers = {mode: _ModeWriter(spec, paths[mode], stats, batch_size, mode == "training")
@@ -106,7 +111,7 @@ def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
     bar = Progress("sequences", total=total, unit="seq", enabled=progress)
     try:
         for sequence in sequences:
-            stats.count("sequences_read")
+            stats.count("sequences_processed")
             mode = "eval" if transforms.is_eval(sequence.id or sequence.filename, eval_ratio) \
                 else "training"
             try:

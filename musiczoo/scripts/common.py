@@ -9,6 +9,8 @@ import sys
 
 from absl import app, flags
 
+from musiczoo import runtime
+
 FLAGS = flags.FLAGS
 
 
@@ -38,6 +40,8 @@ def user_errors():
 
 def run(main, name):
     """absl.app.run(main), turning user errors into `name: error: message` and exit 1."""
+    runtime.quiet_tensorflow()
+
     def guarded(argv):
         if len(argv) > 1:
             sys.stderr.write(f"{name}: error: unexpected arguments {argv[1:]} "

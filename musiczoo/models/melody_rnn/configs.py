@@ -3,6 +3,7 @@ import dataclasses
 from typing import Optional
 
 from musiczoo import registry
+from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
 from musiczoo.pipelines.dataset import DataSpec
@@ -50,7 +51,6 @@ class MelodyRNNConfig:
             return MelodyOneHotCodec(self.min_note, self.max_note)
         if self.encoding == "lookback":
             return LookbackCodec(MelodyOneHotCodec(self.min_note, self.max_note))
-        from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
         return KeyMelodyCodec(self.min_note, self.max_note)
 
     def data_spec(self):

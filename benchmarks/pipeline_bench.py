@@ -1,0 +1,106 @@
+"""Melody pipeline throughput: musiczoo's batch path vs note_seq's own, side by side.
+
+Both start from the same NoteSequences read back from a TFRecord (so file parsing is
+not measured), run Magenta's basic_rnn data pipeline (split on time changes, quantize
+at 4 steps per quarter, extract melodies with min_bars=7 / max_steps=512 /
+min_unique_pitches=5 / gap_bars=1, squash to C and 48..84, one-hot encode) on one core,
+alternating repeats, best time of each. The last line printed is one JSON object.
+
+    python benchmarks/pipeline_bench.py [--corpus=bach_chorales] [--repeats=3]
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+# One core, as the issue asks: pin the process and keep numpy single-threaded.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
+from musiczoo import registry  # noqa: E402
+from musiczoo.pipelines import corpora, io, notearrays, reference  # noqa: E402
+from musiczoo.pipelines.stats import Stats  # noqa: E402
+
+
+def load_sequences(corpus):
+    """The corpus written to a NoteSequence TFRecord and read back (both sides get these)."""
+    sequences, _, _ = corpora.resolve_input(corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "sequences.tfrecord"
+        io.write_note_sequences(path, sequences)
+        return list(io.read_note_sequences(path))
+
+
+def run_musiczoo(sequences, spec, batch_size=256):
+    stats = Stats()
+    out = []
+    for begin in range(0, len(sequences), batch_size):
+        arrays = [notearrays.from_note_sequence(s) for s in sequences[begin:begin + batch_size]]
+        for _, events in spec.extractor.extract(arrays, stats):
+            out.append(spec.codec.encode(events))
+    return out
+
+
+def run_note_seq(sequences, config):
+    out = []
+    for sequence in sequences:
+        out.extend(reference.melody_pipeline(
+            sequence, steps_per_quarter=config.steps_per_quarter, min_note=config.min_note,
+            max_note=config.max_note, transpose_to_key=config.transpose_to_key,
+            min_bars=config.min_bars, max_steps_truncate=config.max_steps,
+            min_unique_pitches=config.min_unique_pitches, gap_bars=config.gap_bars))
+    return out
+
+
+def identical(a, b):
+    return len(a) == len(b) and all(
+        np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", default="bach_chorales")
+    parser.add_argument("--config", default="basic_rnn")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    _, config = registry.find_config(args.config, "melody_rnn")
+    spec = config.data_spec()
+    sequences = load_sequences(args.corpus)
+    times = {"musiczoo": [], "note_seq": []}
+    outputs = {}
+    for _ in range(args.repeats):
+        for name, fn in (("note_seq", lambda: run_note_seq(sequences, config)),
+                         ("musiczoo", lambda: run_musiczoo(sequences, spec))):
+            start = time.perf_counter()
+            outputs[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    examples = len(outputs["musiczoo"])
+    best = {name: min(values) for name, values in times.items()}
+    result = {
+        "corpus": args.corpus, "config": args.config, "sequences": len(sequences),
+        "examples": examples, "repeats": args.repeats, "cores": 1,
+        "musiczoo_seconds": round(best["musiczoo"], 4),
+        "note_seq_seconds": round(best["note_seq"], 4),
+        "musiczoo_examples_per_s": round(examples / best["musiczoo"], 1),
+        "note_seq_examples_per_s": round(len(outputs["note_seq"]) / best["note_seq"], 1),
+        "musiczoo_sequences_per_s": round(len(sequences) / best["musiczoo"], 1),
+        "note_seq_sequences_per_s": round(len(sequences) / best["note_seq"], 1),
+        "ratio": round(best["note_seq"] / best["musiczoo"], 2),
+        "outputs_identical": identical(outputs["musiczoo"], outputs["note_seq"]),
+    }
+    print(json.dumps(result))
+    return 0 if result["outputs_identical"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""create_dataset end to end: real files in, TFRecords out, bad files counted, tf.data batches."""
+import json
+import shutil
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from musiczoo import registry
+from musiczoo.pipelines import dataset, io, tfrecord, transforms
+from musiczoo.pipelines.stats import Stats
+
+
+def write_drum_midi(path, bars=10, qpm=120.0):
+    """A real GM drum groove: kick on 1 and 3, snare on 2 and 4, closed hat on eighths."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    kit = pretty_midi.Instrument(program=0, is_drum=True)
+    beat = 60.0 / qpm
+    for bar in range(bars):
+        for eighth in range(8):
+            t = (bar * 4 + eighth / 2) * beat
+            kit.notes.append(pretty_midi.Note(80, 42, t, t + 0.05))
+            if eighth in (0, 4):
+                kit.notes.append(pretty_midi.Note(100, 36, t, t + 0.05))
+            if eighth in (2, 6):
+                kit.notes.append(pretty_midi.Note(100, 38, t, t + 0.05))
+    midi.instruments.append(kit)
+    midi.write(str(path))
+
+
+@pytest.fixture
+def music_folder(tmp_path, chorale_paths):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for path in chorale_paths[:12]:
+        shutil.copy(path, folder / path.name)
+    (folder / "empty.mid").write_bytes(b"")
+    (folder / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\xff\xff garbage")
+    (folder / "not_midi.mid").write_text("this is a text file, not MIDI\n")
+    write_drum_midi(folder / "drums.mid")
+    return folder
+
+
+def build(config_name, folder, out, eval_ratio=0.25):
+    _, config = registry.find_config(config_name)
+    stats = Stats()
+    sequences = io.read_files(io.iter_music_files(folder), stats, progress=False, root_dir=folder)
+    return dataset.create_dataset(config.data_spec(), sequences, out, eval_ratio=eval_ratio,
+                                  progress=False, config_name=config_name, stats=stats), config
+
+
+def test_melody_dataset_from_real_files(music_folder, tmp_path):
+    result, config = build("basic_rnn", music_folder, tmp_path / "out")
+    stats = result.stats
+    # Every bad file is counted under its reason; the good ones all went through.
+    assert stats["files_failed_empty_file"] == 1
+    assert stats["files_failed_corrupt_midi"] == 1
+    assert stats["files_failed_not_midi"] == 1
+    assert stats["files_read"] == 13 and stats["sequences_read"] == 13
+    assert stats["sequences_training"] + stats["sequences_eval"] == 13
+    total = result.counts["training"] + result.counts["eval"]
+    assert total == stats["melodies_extracted"] > 5
+    codec = config.codec()
+    examples = list(tfrecord.read_examples(result.paths["training"], codec.input_size))
+    assert len(examples) == result.counts["training"]
+    for inputs, labels in examples:
+        assert inputs.shape == (len(labels), 38)
+        np.testing.assert_array_equal(inputs.sum(axis=1), 1.0)    # one-hot
+        np.testing.assert_array_equal(inputs[1:].argmax(axis=1), labels[:-1])  # teacher forcing
+    info = json.loads(result.info_path.read_text())
+    assert info["config"] == "basic_rnn" and info["input_size"] == 38
+    assert info["examples"] == result.counts
+
+
+def test_drum_dataset_and_melody_pipeline_ignores_drums(music_folder, tmp_path):
+    result, config = build("drum_kit", music_folder, tmp_path / "drums", eval_ratio=0.0)
+    assert result.counts == {"training": 1, "eval": 0}   # only drums.mid has drums
+    ((inputs, labels),) = list(tfrecord.read_examples(result.paths["training"],
+                                                      config.codec().input_size))
+    # The track ends with its last hit (step 158 of 10 bars): 159 events, 158 labels;
+    # label i is the event at step i + 1.
+    assert len(labels) == 158
+    # Drum types are bits: kick 0, snare 1, closed hat 2.
+    assert labels[15] == 0b101      # step 16: kick + hat (next downbeat)
+    assert labels[1] == 0b100       # step 2: hat alone
+    assert labels[3] == 0b110       # step 4: snare + hat
+    assert labels[0] == 0           # step 1: silence
+
+
+def test_input_fn_pads_and_masks(music_folder, tmp_path):
+    result, config = build("lookback_rnn", music_folder, tmp_path / "lb", eval_ratio=0.0)
+    codec = config.codec()
+    batches = list(tfrecord.make_input_fn(result.paths["training"], codec.input_size, 4,
+                                          shuffle=False))
+    seen = 0
+    for (inputs, lengths), labels in batches:
+        assert inputs.shape[0] == labels.shape[0] == lengths.shape[0]
+        assert inputs.shape[2] == codec.input_size == 121
+        assert int(lengths.numpy().max()) == inputs.shape[1]
+        seen += inputs.shape[0]
+    assert seen == result.counts["training"]
+    bucketed = list(tfrecord.make_input_fn(result.paths["training"], codec.input_size, 4,
+                                           shuffle=False, bucket_boundaries=[150, 250]))
+    assert sum(int(b[0][0].shape[0]) for b in bucketed) == seen
+
+
+def test_eval_split_is_deterministic_and_by_id():
+    ids = [f"/id/musicxml/bach/{i}" for i in range(2000)]
+    first = [transforms.is_eval(i, 0.1) for i in ids]
+    assert first == [transforms.is_eval(i, 0.1) for i in ids]
+    assert 0.07 < sum(first) / len(ids) < 0.13
+    assert not any(transforms.is_eval(i, 0.0) for i in ids)
+
+
+def test_training_augmentation_only_on_training_side(music_folder, tmp_path):
+    _, config = registry.find_config("basic_rnn")
+    spec = config.data_spec()
+    augmented = dataset.DataSpec(spec.extractor, spec.codec,
+                                 train_transforms=(transforms.transpose_augment([-2, 0, 2]),))
+    sequences = list(io.read_files(io.iter_music_files(music_folder), progress=False))
+    plain = dataset.create_dataset(spec, sequences, tmp_path / "plain", eval_ratio=0.3,
+                                   progress=False)
+    aug = dataset.create_dataset(augmented, sequences, tmp_path / "aug", eval_ratio=0.3,
+                                 progress=False)
+    assert aug.counts["eval"] == plain.counts["eval"]
+    # Squashing to C moves transposed copies back, so each copy gives the same melodies.
+    assert aug.counts["training"] == 3 * plain.counts["training"]
