@@ -11,8 +11,9 @@ def configure_threads(threads=None):
     """Pin TF's intra/inter-op pools explicitly: left to itself on a small machine, TF
     was measured to run at random at half speed. Must run before TF executes an op."""
     import tensorflow as tf
-    threads = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else (threads or os.cpu_count() or 1)
+    if not threads:
+        threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
