@@ -52,7 +52,7 @@ CHECKSUM_SIZE = 32
 _MAX_HEADER = 256 * 2**20  # a sanity bound: a real header is kilobytes
 
 REASONS = ("not_a_bundle", "truncated", "corrupted", "bad_header", "future_version",
-           "unknown_family")
+           "unknown_family", "mismatched_weights")
 
 
 # The dtype whitelist: name in the header -> numpy dtype. Plain numbers only, never object.

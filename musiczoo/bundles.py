@@ -9,6 +9,8 @@ import os
 import pathlib
 import sys
 
+import numpy as np
+
 from musiczoo import bundle as bundle_format
 from musiczoo import registry
 
@@ -52,3 +54,41 @@ def load_bundle(name_or_path):
     contents = bundle_format.read_bundle(path, known_families=families)
     family = families[contents.family]
     return family.model_class().from_bundle(contents, path=path)
+
+
+def save_model_bundle(path, *, family, config, codec, model, metadata=None):
+    """Writes a Keras model with its config and codec as one bundle file.
+
+    Weights are stored in `model.weights` order under their variable paths; loading
+    rebuilds the model from the config and assigns them in the same order.
+    """
+    weights = [(variable.path, np.asarray(variable.numpy())) for variable in model.weights]
+    return bundle_format.write_bundle(
+        path, family=family, config_name=config.name, config=registry.config_to_dict(config),
+        codec=codec.get_config(), weights=weights, metadata=metadata or {})
+
+
+def restore_weights(model, contents, path="<bundle>"):
+    """Assigns a bundle's weights to a model built from its config, refusing any mismatch
+    (count or shape) with a BundleError that names both sides."""
+    variables = model.weights
+    if len(variables) != len(contents.weights):
+        raise bundle_format.BundleError(
+            path, "mismatched_weights",
+            f"the bundle holds {len(contents.weights)} weight arrays but a "
+            f"{contents.family}/{contents.config_name} model has {len(variables)}")
+    for variable, (name, value) in zip(variables, contents.weights):
+        if tuple(variable.shape) != tuple(value.shape):
+            raise bundle_format.BundleError(
+                path, "mismatched_weights",
+                f"weight {name} has shape {tuple(value.shape)}, the model expects "
+                f"{tuple(variable.shape)} for {variable.path}")
+    model.set_weights([value for _, value in contents.weights])
+    return model
+
+
+def model_parts(contents):
+    """(config, codec) rebuilt from a bundle's contents, for a family's from_bundle."""
+    from musiczoo.pipelines.codecs import codec_from_config
+    return (registry.config_from_dict(contents.family, contents.config),
+            codec_from_config(contents.codec))

@@ -197,20 +197,12 @@ def _state_events(events, split_times):
     return result
 
 
-def split_on_time_changes(arrays, stats=None):
-    """Splits at every tempo or time-signature change; each part starts at time 0.
-
-    Identical in outcome to note_seq.sequences_lib.split_note_sequence_on_time_changes
-    (with skip_splits_inside_notes=False): notes crossing a split are cut at it.
-    """
-    split_times = _split_times(arrays)
-    if len(split_times) < 2:
-        if stats is not None:
-            stats.count("sequences_discarded_empty")
-        return []
-    bounds = np.asarray(split_times)
+def extract_parts(arrays, split_times):
+    """Cuts at `split_times` (sorted, first is the start, last the end), as note_seq's
+    `_extract_subsequences` does: each part starts at time 0, notes crossing a boundary
+    are cut at it, the tempo and time signature in force are carried in."""
+    bounds = np.asarray(split_times, np.float64)
     start = arrays.start_time
-    # Subsequence index of each note; notes before 0 or at/after the end are dropped.
     part = np.searchsorted(bounds, start, side="right") - 1
     keep = (start >= bounds[0]) & (part < len(bounds) - 1)
     time_sigs = _state_events(arrays.time_signatures, split_times)
@@ -226,9 +218,43 @@ def split_on_time_changes(arrays, stats=None):
             index, start_time=new_start, end_time=new_end, total_time=total,
             time_signatures=time_sigs[k], tempos=tempos[k],
             start_time_offset=arrays.start_time_offset + float(offset)))
-    if stats is not None and len(parts) > 1:
-        stats.count("sequences_split_on_time_changes", len(parts) - 1)
     return parts
+
+
+def split_on_time_changes(arrays, stats=None):
+    """Splits at every tempo or time-signature change; each part starts at time 0.
+
+    Identical in outcome to note_seq.sequences_lib.split_note_sequence_on_time_changes
+    (with skip_splits_inside_notes=False): notes crossing a split are cut at it.
+    """
+    split_times = _split_times(arrays)
+    if len(split_times) < 2:
+        if stats is not None:
+            stats.count("sequences_discarded_empty")
+        return []
+    if stats is not None and len(split_times) > 2:
+        stats.count("sequences_split_on_time_changes", len(split_times) - 2)
+    return extract_parts(arrays, split_times)
+
+
+def split_every(arrays, hop_size_seconds, stats=None):
+    """Splits every `hop_size_seconds` (note_seq's split_note_sequence with a scalar hop,
+    Magenta's Splitter), each part starting at time 0."""
+    if arrays.is_quantized:
+        raise ValueError("split an unquantized sequence")
+    if hop_size_seconds <= 0:
+        raise ValueError(f"split length must be positive, got {hop_size_seconds}")
+    # np.arange as note_seq uses it, so float boundaries agree to the last bit.
+    times = [0.0] + list(np.arange(hop_size_seconds, arrays.total_time, hop_size_seconds))
+    if arrays.total_time > times[-1]:
+        times.append(arrays.total_time)
+    if len(times) < 2:
+        if stats is not None:
+            stats.count("sequences_discarded_empty")
+        return []
+    if stats is not None and len(times) > 2:
+        stats.count("sequences_split_by_length", len(times) - 2)
+    return extract_parts(arrays, times)
 
 
 def _quantize_to_step(seconds, steps_per_second):

@@ -21,7 +21,7 @@ import numpy as np
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines.notearrays import _state_events
+from musiczoo.pipelines import notearrays
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
 EVENT_NAMES = {NOTE_ON: "NOTE_ON", NOTE_OFF: "NOTE_OFF", TIME_SHIFT: "TIME_SHIFT",
@@ -261,41 +261,8 @@ def apply_sustain(ns, sustain_control_number=64):
 
 
 def split_into_chunks(arrays, hop_size_seconds=30.0, stats=None):
-    """Splits an unquantized NoteArrays every `hop_size_seconds`, each part from time 0.
-
-    Identical to note_seq.sequences_lib.split_note_sequence(ns, hop_size_seconds)
-    (Magenta's Splitter): notes crossing a boundary are cut at it, tempos and time
-    signatures carried into each part.
-    """
-    if arrays.is_quantized:
-        raise ValueError("split_into_chunks needs an unquantized sequence")
-    # np.arange as note_seq uses it, so float boundaries agree to the last bit.
-    times = [0.0] + list(np.arange(hop_size_seconds, arrays.total_time, hop_size_seconds))
-    if arrays.total_time > times[-1]:
-        times.append(arrays.total_time)
-    if len(times) < 2:
-        _drop(stats, "sequences_discarded_empty")
-        return []
-    bounds = np.asarray(times, np.float64)
-    start = arrays.start_time
-    part = np.searchsorted(bounds, start, side="right") - 1
-    keep = (start >= bounds[0]) & (part < len(bounds) - 1)
-    time_signatures = _state_events(arrays.time_signatures, times)
-    tempos = _state_events(arrays.tempos, times)
-    parts = []
-    for k in range(len(bounds) - 1):
-        index = np.flatnonzero(keep & (part == k))
-        offset = bounds[k]
-        new_start = start[index] - offset
-        new_end = np.minimum(arrays.end_time[index], bounds[k + 1]) - offset
-        total = float(new_end.max()) if len(index) and new_end.max() > 0.0 else 0.0
-        parts.append(arrays.select(
-            index, start_time=new_start, end_time=new_end, total_time=total,
-            time_signatures=time_signatures[k], tempos=tempos[k],
-            start_time_offset=arrays.start_time_offset + float(offset)))
-    if stats is not None and len(parts) > 1:
-        stats.count("sequences_split_into_chunks", len(parts) - 1)
-    return parts
+    """Magenta's Splitter: note_seq.split_note_sequence(ns, hop_size_seconds)."""
+    return notearrays.split_every(arrays, hop_size_seconds, stats)
 
 
 def performance_to_note_sequence(performance, velocity=100, instrument=0, program=None,

@@ -8,8 +8,6 @@ augmentation, so variants of one piece never land on both sides.
 import dataclasses
 import hashlib
 
-import numpy as np
-
 from musiczoo.pipelines import notearrays
 
 
@@ -28,37 +26,10 @@ def split_on_time_changes(arrays, stats):
 
 
 def split_by_length(max_seconds):
-    """Cuts a sequence into pieces of at most `max_seconds` (note_seq's split_note_sequence
-    with hop = length): notes are cut at piece boundaries."""
-    if max_seconds <= 0:
-        raise ValueError(f"split length must be positive, got {max_seconds}")
-
+    """Cuts a sequence into pieces of `max_seconds` (note_seq's split_note_sequence)."""
     def run(arrays, stats):
-        if arrays.total_time <= max_seconds:
-            return [arrays]
-        bounds = np.arange(0.0, arrays.total_time, max_seconds)
-        pieces = []
-        for begin in bounds:
-            end = min(begin + max_seconds, arrays.total_time)
-            index = np.flatnonzero((arrays.start_time >= begin) & (arrays.start_time < end))
-            new_end = np.minimum(arrays.end_time[index], end) - begin
-            pieces.append(arrays.select(
-                index, start_time=arrays.start_time[index] - begin, end_time=new_end,
-                total_time=float(new_end.max()) if len(index) else 0.0,
-                time_signatures=_events_from(arrays.time_signatures, begin, end),
-                tempos=_events_from(arrays.tempos, begin, end),
-                start_time_offset=arrays.start_time_offset + float(begin)))
-        stats.count("sequences_split_by_length", len(pieces) - 1)
-        return pieces
+        return notearrays.split_every(arrays, max_seconds, stats)
     return run
-
-
-def _events_from(events, begin, end):
-    """State events of [begin, end): the one in force at `begin` (moved to 0) and those inside."""
-    before = [e for e in events if e[0] <= begin]
-    inside = [(e[0] - begin,) + tuple(e[1:]) for e in events if begin < e[0] < end]
-    carried = [(0.0,) + tuple(max(before, key=lambda e: e[0])[1:])] if before else []
-    return carried + inside
 
 
 def transpose_augment(semitones, min_pitch=0, max_pitch=127):
