@@ -1,15 +1,9 @@
 """Named corpora that work offline, and `resolve_input`, which turns any input spec into sequences.
 
-  bach_chorales  J.S. Bach's four-part chorales bundled with music21 (MusicXML).
-  folk_melodies  The Essen folk song collection and O'Neill's Music of Ireland (1850), bundled
-                 with music21 as ABC. Read with music21 and cached, because note_seq's ABC
-                 parser rejects about two thirds of these tunes (it has no rests, tuplets,
-                 grace notes, chords or variant endings).
-  mma_grooves    Drum grooves rendered from the groove library of MMA (Musical MIDI
-                 Accompaniment, Debian package `mma`); build once with `build_mma_grooves()`.
-  tfds:<name>    A TensorFlow Datasets MIDI dataset, e.g. `tfds:groove/2bar-midionly` (online).
-
-Built corpora live in the data folder: $MUSICZOO_DATA, default ~/.cache/musiczoo.
+bach_chorales and folk_melodies come with music21; folk_melodies is read with music21
+rather than note_seq, whose ABC parser rejects two thirds of its tunes (no rests, tuplets,
+grace notes, chords or variant endings), and cached. mma_grooves is rendered once from
+Debian's `mma` groove library. Built corpora live in $MUSICZOO_DATA (~/.cache/musiczoo).
 """
 import concurrent.futures
 import dataclasses
@@ -24,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import warnings
 
 from musiczoo.pipelines import io
 from musiczoo.pipelines.io import music_pb2
@@ -54,17 +47,18 @@ def music21_corpus_dir():
 
 
 class Sequences:
-    """A re-iterable stream of NoteSequences: each `iter()` starts reading afresh."""
+    """A re-iterable stream of NoteSequences: each `iter()` starts reading afresh.
+
+    `make_iterator(stats)` counts what it reads and skips (unreadable files, voices
+    dropped) into `self.stats`, so a dataset run can report the whole story.
+    """
 
     def __init__(self, make_iterator, description=""):
-        self._make_iterator = make_iterator
-        self.description = description
+        self._make_iterator, self.description = make_iterator, description
+        self.stats = Stats()
 
     def __iter__(self):
-        return iter(self._make_iterator())
-
-    def __repr__(self):
-        return f"Sequences({self.description!r})"
+        return iter(self._make_iterator(self.stats))
 
 
 # --- Bach chorales -------------------------------------------------------------------------
@@ -148,88 +142,27 @@ def folk_tune_files():
     return [str(p) for name in FOLK_COLLECTIONS for p in sorted((root / name).glob("*.abc"))]
 
 
-def music21_score_to_sequence(score):
-    """A music21 score as a NoteSequence: tied notes merged, grace notes dropped.
-
-    Offsets in quarter notes become seconds through the score's tempo marks (120 qpm where
-    none is given, as in note_seq), so the result lines up with note_seq's own readers.
-    """
-    from music21 import key, meter  # Deferred: music21 is only needed here.
-
-    flat = score.stripTies().flatten()
-    sequence = music_pb2.NoteSequence(ticks_per_quarter=220)
-    info = sequence.source_info
-    info.source_type = info.SCORE_BASED
-    info.parser = info.MUSIC21
-    segments = []  # (start offset, start seconds, seconds per quarter)
-    seconds = 0.0
-    for start, end, mark in flat.metronomeMarkBoundaries():
-        qpm = mark.getQuarterBPM() or 120.0
-        segments.append((float(start), seconds, 60.0 / qpm))
-        sequence.tempos.add(time=seconds, qpm=qpm)
-        seconds += float(end - start) * 60.0 / qpm
-
-    def to_seconds(offset):
-        start, at, per_quarter = next(s for s in reversed(segments) if s[0] <= offset)
-        return at + (float(offset) - start) * per_quarter
-
-    for ts in flat.getElementsByClass(meter.TimeSignature):
-        sequence.time_signatures.add(time=to_seconds(ts.offset), numerator=ts.numerator,
-                                     denominator=ts.denominator)
-    for ks in flat.getElementsByClass(key.KeySignature):
-        k = ks if isinstance(ks, key.Key) else ks.asKey()
-        sequence.key_signatures.add(
-            time=to_seconds(ks.offset), key=k.tonic.pitchClass,
-            mode=music_pb2.NoteSequence.KeySignature.MINOR if k.mode == "minor" else 0)
-    for element in flat.notes:
-        if element.quarterLength <= 0:
-            continue  # grace note
-        velocity = element.volume.velocity or 90  # note_seq's ABC default (mf)
-        for pitch in element.pitches:
-            sequence.notes.add(pitch=pitch.midi, velocity=velocity,
-                               start_time=to_seconds(element.offset),
-                               end_time=to_seconds(element.offset + element.quarterLength))
-    sequence.total_time = max((n.end_time for n in sequence.notes), default=0.0)
-    return sequence
-
-
-def read_abc_tune_with_music21(abc_text):
-    """One ABC tune (text) as a NoteSequence read by music21; raises on unparseable input."""
-    from music21 import converter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # music21 warns about every odd ABC token.
-        score = converter.parse(abc_text, format="abc")
-    sequence = music21_score_to_sequence(score)
-    sequence.source_info.encoding_type = sequence.source_info.ABC
-    if score.metadata is not None:
-        sequence.sequence_metadata.title = score.metadata.title or ""
-        number = str(score.metadata.number or "0")
-        sequence.reference_number = int(number) if number.isdigit() else 0
-    return sequence
-
-
 def _read_folk_tune(job):
     # Runs in worker processes, so it takes and returns plain picklable values.
-    relative_path, text = job
+    relative_path, number, text = job
     try:
-        sequence = read_abc_tune_with_music21(text)
+        sequence = io.read_abc_tune_with_music21(text)
     except Exception as e:  # music21 raises many types on bad ABC.
-        return relative_path, None, f"{type(e).__name__}: {e}"
+        return relative_path, number, None, f"{type(e).__name__}: {e}"
     if not sequence.notes:
-        return relative_path, None, "no notes"
-    return relative_path, sequence.SerializeToString(), None
+        return relative_path, number, None, "no notes"
+    return relative_path, number, sequence.SerializeToString(), None
 
 
-def _folk_jobs(stats):
+def _folk_jobs(files, stats):
     root = music21_corpus_dir()
     seen_oneill_numbers = set()
-    for path in folk_tune_files():
+    for path in files:
         relative = os.path.relpath(path, root)
         with open(path, "rb") as f:
-            header, tunes = io.split_abc_tunebook(f.read().decode("latin-1"))
+            header, tunes = io.split_abc_tunebook(io.decode_abc(f.read()))
         for lines in tunes:
-            number = next((line[2:].strip() for line in lines if line.startswith("X:")), "")
+            number = next((line[2:].strip() for line in lines if line.startswith("X:")), "?")
             if relative.startswith("oneills1850"):
                 # O'Neill's files overlap (two transcriptions of some ranges); the X number
                 # is the tune's number in the book, so keep the first of each.
@@ -237,28 +170,35 @@ def _folk_jobs(stats):
                     stats.count("folk_tunes_skipped_duplicate")
                     continue
                 seen_oneill_numbers.add(number)
-            yield relative, "\n".join(header + lines)
+            yield relative, number, "\n".join(header + lines)
 
 
-def build_folk_melodies(output_dir=None, workers=None, progress=True):
-    """Reads every folk tune with music21 and caches them as `folk_melodies.tfrecord`.
+def folk_cache_path():
+    # The version changes whenever reading rules change, so old caches are not reused.
+    return data_dir() / "folk_melodies-v1.tfrecord"
 
-    Takes about 4 minutes on 2 cores (music21 parses ~30-100 ms per tune); `folk_melodies`
-    runs it by itself the first time. Returns the Stats, also saved as folk_melodies.json.
+
+def build_folk_melodies(output_file=None, workers=None, progress=True, files=None):
+    """Reads the folk tunes with music21 into a NoteSequence TFRecord; returns the Stats.
+
+    Takes about 5 minutes on 2 cores (music21 needs 30-100 ms per tune); `folk_melodies`
+    runs it by itself the first time. `files` (default: all of folk_tune_files()) is for
+    building from a subset. The Stats are also saved next to the output as .json.
     """
-    output_dir = pathlib.Path(output_dir or data_dir())
+    output_file = pathlib.Path(output_file or folk_cache_path())
     stats = Stats()
-    jobs = list(_folk_jobs(stats))
+    jobs = list(_folk_jobs(files or folk_tune_files(), stats))
     meter = Progress("reading folk tunes with music21", total=len(jobs), unit="tunes",
                      enabled=progress)
     start = time.monotonic()
 
     def sequences(results):
-        for relative, serialized, error in results:
+        for relative, number, serialized, error in results:
             meter.update()
             if error:
                 stats.count("folk_tunes_failed")
-                logger.warning("%s: skipped a tune music21 cannot read: %s", relative, error)
+                logger.warning("%s: skipped tune X:%s, music21 cannot read it: %s",
+                               relative, number, error)
                 continue
             sequence = music_pb2.NoteSequence.FromString(serialized)
             sequence.collection_name = "folk_melodies"
@@ -268,29 +208,27 @@ def build_folk_melodies(output_dir=None, workers=None, progress=True):
             stats.count("folk_tunes_read")
             yield sequence
 
-    workers = workers or os.cpu_count() or 1
+    workers = min(workers or os.cpu_count() or 1, max(1, len(jobs) // 64))
     if workers == 1:
-        count = io.write_note_sequences(output_dir / "folk_melodies.tfrecord",
-                                        sequences(map(_read_folk_tune, jobs)))
+        count = io.write_note_sequences(output_file, sequences(map(_read_folk_tune, jobs)))
     else:
         # spawn, not fork: the parent may already hold TensorFlow's threads.
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             results = pool.map(_read_folk_tune, jobs, chunksize=16)
-            count = io.write_note_sequences(output_dir / "folk_melodies.tfrecord",
-                                            sequences(results))
+            count = io.write_note_sequences(output_file, sequences(results))
     meter.finish()
     summary = {"sequences": count, "seconds": round(time.monotonic() - start, 1),
                **stats.as_dict()}
-    (output_dir / "folk_melodies.json").write_text(json.dumps(summary, indent=2) + "\n")
+    output_file.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return stats
 
 
-def folk_melodies():
-    """Yields the folk tunes (about 10,300), building the cache on first use."""
-    cache = data_dir() / "folk_melodies.tfrecord"
+def folk_melodies(stats=None):
+    """Yields the folk tunes (about 10,350), building the cache on first use."""
+    cache = folk_cache_path()
     if not cache.exists():
-        logger.warning("building the folk_melodies cache in %s (once; a few minutes)", cache)
+        logger.warning("building the folk_melodies cache %s (once, about 5 minutes)", cache)
         build_folk_melodies()
     yield from io.read_note_sequences(cache)
 
@@ -306,43 +244,52 @@ def list_mma_grooves(library_dir):
     """[(library file, groove name)] for every DefGroove in MMA's library, sorted."""
     grooves = []
     for path in sorted(pathlib.Path(library_dir).rglob("*.mma")):
-        names = _DEFGROOVE.findall(path.read_text(encoding="latin-1"))
-        unique = {name.lower(): name for name in reversed(names)}  # MMA names ignore case
-        grooves += [(str(path), name) for name in names if unique.get(name.lower()) == name
-                    and unique.pop(name.lower())]
+        seen = set()  # MMA groove names ignore case; a file may redefine one
+        for name in _DEFGROOVE.findall(path.read_text(encoding="latin-1")):
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                grooves.append((str(path), name))
     return grooves
 
 
-def _run_mma(mma, script, workdir, name, extra=()):
+def _run_mma(mma, script, workdir, name, *options):
     script_path = pathlib.Path(workdir) / f"{name}.mma"
     script_path.write_text(script)
-    return subprocess.run([mma, "-w", *extra, str(script_path)], capture_output=True,
+    return subprocess.run([mma, "-w", *options, str(script_path)], capture_output=True,
                           text=True, timeout=120, cwd=workdir)
 
 
 def _groove_shapes(mma, library_file, names, workdir):
-    # Sequence length (bars) and time signature of each groove, from one dry run of MMA.
+    # {groove: (bars in its pattern, time signature)}, from one dry run of MMA per file.
     script = f"Use {library_file}\n" + "".join(
         f"Groove {n}\nPrint GROOVE {n} $_SeqSize $_TimeSig\n" for n in names)
-    result = _run_mma(mma, script, workdir, "shapes", ["-n"])
-    shapes = {}
-    for line in result.stdout.splitlines():
-        if line.startswith("GROOVE "):
-            _, name, seq_size, time_signature = line.split()
-            shapes[name.lower()] = (int(seq_size), time_signature)
-    return shapes
+    lines = _run_mma(mma, script, workdir, "shapes", "-n").stdout.splitlines()
+    return {fields[1].lower(): (int(fields[2]), fields[3]) for fields in
+            (line.split() for line in lines if line.startswith("GROOVE "))}
 
 
-def _render_groove(mma, library_file, name, bars, midi_path, workdir):
+def _render_groove(mma, job, workdir):
+    """(MIDI bytes or None when no drums play, error message or None) for one groove."""
     # 'z' silences the chord-based tracks and leaves the drums playing; a fixed RndSeed
     # makes MMA's humanising randomness (timing, velocity) the same on every build.
-    script = f"RndSeed 1\nUse {library_file}\nGroove {name}\n" + "".join(
-        f"{bar} z\n" for bar in range(1, bars + 1))
-    stem = re.sub(r"[^A-Za-z0-9_+-]", "_", name)
-    result = _run_mma(mma, script, workdir, stem, ["-f", str(midi_path)])
-    if result.returncode != 0 or not os.path.exists(midi_path):
-        return (result.stdout + result.stderr).strip().splitlines()[-1:] or ["mma failed"]
-    return None
+    script = f"RndSeed 1\nUse {job['library_file']}\nGroove {job['groove']}\n" + "".join(
+        f"{bar} z\n" for bar in range(1, job["bars"] + 1))
+    name = re.sub(r"[^A-Za-z0-9_+-]", "_", job["file"])
+    midi = pathlib.Path(workdir) / f"{name}.mid"
+    result = _run_mma(mma, script, workdir, name, "-f", str(midi))
+    if "No data created" in result.stdout:
+        return None, None  # a groove without drums: nothing plays over 'z'
+    if result.returncode != 0 or not midi.exists():
+        return None, ((result.stdout + result.stderr).strip().splitlines() or ["failed"])[-1]
+    return midi.read_bytes(), None
+
+
+def _drums_only(midi, name):
+    sequence = io.midi_bytes_to_sequence(midi, name)
+    drums = [n for n in sequence.notes if n.is_drum]
+    del sequence.notes[:]
+    sequence.notes.extend(drums)
+    return sequence if drums else None
 
 
 def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None,
@@ -354,7 +301,7 @@ def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None
     MMA's default 120 qpm. Only drum notes are kept; grooves with no drums, or with the
     same drums as an earlier groove (e.g. '50sRockSus' adds strings to '50sRock'), are
     skipped and counted. Output: <output_dir>/<library>/<style>/<groove>.mid plus
-    manifest.json, by default under data_dir()/mma_grooves. The result is GPL-2+ like MMA.
+    manifest.json, by default data_dir()/mma_grooves. The MIDI files are GPL-2+ like MMA.
     """
     mma_path = shutil.which(mma)
     if mma_path is None:
@@ -366,65 +313,68 @@ def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None
         raise FileNotFoundError(f"{library_dir}: MMA's groove library is not there; "
                                 f"pass library_dir=")
     output_dir = pathlib.Path(output_dir or data_dir() / "mma_grooves")
-    stats, start, seen, entries = Stats(), time.monotonic(), set(), []
+    stats, start, seen, written = Stats(), time.monotonic(), set(), []
     grooves = list_mma_grooves(library_dir)
-    by_file = {}
-    for library_file, name in grooves:
-        by_file.setdefault(library_file, []).append(name)
     with tempfile.TemporaryDirectory() as workdir:
         jobs = []
-        for library_file, names in by_file.items():
+        for library_file in sorted({file for file, _ in grooves}):
+            names = [name for file, name in grooves if file == library_file]
             shapes = _groove_shapes(mma_path, library_file, names, workdir)
-            relative = os.path.relpath(os.path.splitext(library_file)[0], library_dir)
+            style = os.path.relpath(os.path.splitext(library_file)[0], library_dir)
             for name in names:
-                seq_size, time_signature = shapes.get(name.lower(), (1, "?"))
-                bars = seq_size * -(-MIN_GROOVE_BARS // seq_size)
-                midi = os.path.join(workdir, relative.replace(os.sep, "__") + "__" + name + ".mid")
-                jobs.append((library_file, name, bars, midi, relative, time_signature))
+                pattern_bars, time_signature = shapes.get(name.lower(), (1, "?"))
+                jobs.append({"file": os.path.join(style, name + ".mid"), "groove": name,
+                             "library_file": library_file, "time_signature": time_signature,
+                             "bars": pattern_bars * -(-MIN_GROOVE_BARS // pattern_bars)})
         meter = Progress("rendering MMA grooves", total=len(jobs), unit="grooves",
                          enabled=progress)
         with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            errors = pool.map(lambda j: _render_groove(mma_path, j[0], j[1], j[2], j[3], workdir),
-                              jobs)
-            for (library_file, name, bars, midi, relative, signature), error in zip(jobs, errors):
+            renders = pool.map(lambda job: _render_groove(mma_path, job, workdir), jobs)
+            for job, (midi, error) in zip(jobs, renders):
                 meter.update()
                 if error:
                     stats.count("grooves_failed_mma_error")
-                    logger.warning("%s: groove %s failed: %s", library_file, name, error[0])
+                    logger.warning("%s: groove %s failed: %s", job["library_file"],
+                                   job["groove"], error)
                     continue
-                with open(midi, "rb") as f:
-                    sequence = io.midi_bytes_to_sequence(f.read(), midi)
-                drums = [n for n in sequence.notes if n.is_drum]
-                del sequence.notes[:]
-                sequence.notes.extend(drums)
+                sequence = _drums_only(midi, job["file"]) if midi else None
+                if sequence is None:
+                    stats.count("grooves_skipped_no_drums")
+                    continue
                 key = _content_key(sequence)
-                if not drums or key in seen:
-                    stats.count("grooves_skipped_" + ("no_drums" if not drums else "duplicate"))
+                if key in seen:
+                    stats.count("grooves_skipped_duplicate")
                     continue
                 seen.add(key)
-                path = output_dir / relative / (re.sub(r"[^A-Za-z0-9_+-]", "_", name) + ".mid")
-                io.write_midi(sequence, path)
-                entries.append({"file": str(path.relative_to(output_dir)), "groove": name,
-                                "style": relative, "bars": bars, "time_signature": signature})
+                io.write_midi(sequence, output_dir / job["file"])
+                written.append({k: v for k, v in job.items() if k != "library_file"})
                 stats.count("grooves_written")
         meter.finish()
     version = subprocess.run([mma_path, "-v"], capture_output=True, text=True).stdout.split()
     manifest = {"source": f"MMA {version[-1] if version else '?'} groove library {library_dir}",
-                "licence": "GPL-2+ (MMA by Bob van der Poel; rendered MIDI keeps its licence)",
+                "licence": "GPL-2+ (MMA by Bob van der Poel; the rendered MIDI keeps it)",
                 "grooves_defined": len(grooves), "seconds": round(time.monotonic() - start, 1),
-                "stats": stats.as_dict()["counts"], "grooves": entries}
+                "stats": stats.as_dict()["counts"], "grooves": written}
     (output_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return stats
 
 
-def mma_grooves():
-    """Yields the rendered MMA drum grooves; raises FileNotFoundError if not built yet."""
+def mma_grooves_dir():
+    """The built mma_grooves folder; FileNotFoundError with the build command if missing."""
     folder = data_dir() / "mma_grooves"
     if not (folder / "manifest.json").exists():
         raise FileNotFoundError(
             f"the mma_grooves corpus is not built (no {folder / 'manifest.json'}). "
-            f"Build it (needs Debian's mma package, ~3 minutes) with:\n  {MMA_BUILD_COMMAND}")
-    for sequence in io.read_files(io.iter_music_files(folder), progress=False, root_dir=folder):
+            f"Build it once (needs Debian's mma package, a few minutes) with:\n"
+            f"  {MMA_BUILD_COMMAND}")
+    return folder
+
+
+def mma_grooves(stats=None):
+    """Yields the rendered MMA drum grooves (title = groove name, genre = library/style)."""
+    folder = mma_grooves_dir()
+    for sequence in io.read_files(io.iter_music_files(folder), stats, progress=False,
+                                  root_dir=folder):
         sequence.collection_name = "mma_grooves"
         sequence.sequence_metadata.title = os.path.splitext(os.path.basename(sequence.filename))[0]
         sequence.sequence_metadata.genre.append(os.path.dirname(sequence.filename))
@@ -459,18 +409,19 @@ class Corpus:
     description: str
     licence: str
     approx_count: int
-    load: object  # () -> iterator of NoteSequence
+    load: object  # (stats) -> iterator of NoteSequence
+    check: object = None  # () -> None, raises when the corpus cannot be read yet
 
 
 CORPORA = {c.name: c for c in (
-    Corpus("bach_chorales", "405 four-part Bach chorales (music21 MusicXML); "
-           "instruments 0-3 = soprano, alto, tenor, bass", MUSIC21_LICENCE, 405, bach_chorales),
-    Corpus("folk_melodies", "10,300 folk melodies: Essen collection + O'Neill's 1850 "
-           "(music21 ABC; cached after a first ~4 minute read)", MUSIC21_LICENCE
-           + "; Essen: non-commercial distribution permitted", 10300, folk_melodies),
-    Corpus("mma_grooves", "drum grooves rendered from MMA's groove library "
-           "(build first: build_mma_grooves)", "GPL-2+ (MMA, Bob van der Poel)", 1500,
-           mma_grooves),
+    Corpus("bach_chorales", "404 four-part Bach chorales (music21's MusicXML); instruments "
+           "0-3 = soprano, alto, tenor, bass", MUSIC21_LICENCE, 404, bach_chorales),
+    Corpus("folk_melodies", "10,351 folk melodies, Essen collection + O'Neill's 1850 (music21's "
+           "ABC; the first use reads them once, ~5 minutes)",
+           MUSIC21_LICENCE + "; Essen: non-commercial use only", 10351, folk_melodies),
+    Corpus("mma_grooves", "1,216 drum grooves rendered from MMA's groove library (build "
+           "once with build_mma_grooves)", "GPL-2+ (MMA by Bob van der Poel)", 1216,
+           mma_grooves, mma_grooves_dir),
 )}
 
 
@@ -492,22 +443,25 @@ def resolve_input(spec):
     spec = str(spec)
     if spec in CORPORA:
         corpus = CORPORA[spec]
+        if corpus.check:
+            corpus.check()
         return Sequences(corpus.load, spec), corpus.approx_count, f"{spec}: {corpus.description}"
     if spec.startswith("tfds:"):
         name, _, split = spec[len("tfds:"):].partition("@")
-        return (Sequences(lambda: tfds_sequences(name, split or "train"), spec), None,
+        return (Sequences(lambda stats: tfds_sequences(name, split or "train"), spec), None,
                 f"TensorFlow Datasets {name} ({split or 'train'} split)")
     path = pathlib.Path(spec).expanduser()
     if path.is_dir():
         files = io.iter_music_files(path)
-        return (Sequences(lambda: io.read_files(files, root_dir=path), spec), len(files),
-                f"folder {path} ({len(files)} music files)")
+        sequences = Sequences(
+            lambda stats: io.read_files(files, stats, progress=False, root_dir=path), spec)
+        return sequences, len(files), f"folder {path} ({len(files)} music files)"
     if path.is_file() and (".tfrecord" in path.name or path.suffix == ".tfrecords"):
-        return (Sequences(lambda: io.read_note_sequences(path), spec), None,
+        return (Sequences(lambda stats: io.read_note_sequences(path), spec), None,
                 f"NoteSequence TFRecord {path}")
     if path.is_file() and path.suffix.lower() in io.SUPPORTED_EXTENSIONS:
         sequences = io.read_file(path)
-        return Sequences(lambda: sequences, spec), len(sequences), f"music file {path}"
+        return Sequences(lambda stats: sequences, spec), len(sequences), f"music file {path}"
     names = "\n".join(f"  {name}: {text}" for name, text in list_corpora())
     problem = "no such file or folder" if not path.exists() else "not a music file or .tfrecord"
     raise ValueError(f"cannot use {spec!r} as input ({problem}). Give a folder of MIDI/MusicXML/"

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 import warnings
@@ -22,7 +23,7 @@ import warnings
 with warnings.catch_warnings():
     # note_seq imports pydub, which warns about a missing ffmpeg that we never use.
     warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
-    from note_seq import abc_parser, midi_io, musicxml_reader
+    from note_seq import abc_parser, constants, midi_io, musicxml_reader
     from note_seq.protobuf import music_pb2
 
 from musiczoo.pipelines.stats import Stats
@@ -40,12 +41,10 @@ READ_ERROR_REASONS = {
     "missing_file": "no such file",
     "unreadable_file": "cannot be read",
     "empty_file": "the file is empty",
-    "unsupported_extension": "unsupported extension (supported: "
-                             + ", ".join(SUPPORTED_EXTENSIONS) + ")",
-    "not_midi": "not a MIDI file (it does not start with a 'MThd' header)",
+    "unsupported_extension": "unsupported extension; supported: " + " ".join(SUPPORTED_EXTENSIONS),
+    "not_midi": "not a MIDI file, no 'MThd' header",
     "corrupt_midi": "corrupt or truncated MIDI",
     "unparseable_musicxml": "unparseable MusicXML",
-    "unparseable_abc": "unparseable ABC",
     "no_abc_tunes": "no ABC tune in it could be read",
     "corrupt_tfrecord": "corrupt or truncated TFRecord file",
     "not_a_note_sequence": "a record is not a serialized NoteSequence",
@@ -53,15 +52,15 @@ READ_ERROR_REASONS = {
 
 # note_seq's ABC exceptions -> our reason keys (most specific class first).
 _ABC_ERROR_REASONS = (
-    (abc_parser.DuplicateReferenceNumberError, "abc_duplicate_reference_number"),
-    (abc_parser.ChordError, "abc_chord"),
-    (abc_parser.TupletError, "abc_tuplet"),
-    (abc_parser.VariantEndingError, "abc_variant_ending"),
-    (abc_parser.RepeatParseError, "abc_repeat"),
-    (abc_parser.MultiVoiceError, "abc_multiple_voices"),
-    (abc_parser.PartError, "abc_parts"),
-    (abc_parser.InvalidCharacterError, "abc_invalid_character"),
-    (abc_parser.ABCParseError, "abc_parse_error"),
+    (abc_parser.DuplicateReferenceNumberError, "duplicate_reference_number"),
+    (abc_parser.ChordError, "chord"),
+    (abc_parser.TupletError, "tuplet"),
+    (abc_parser.VariantEndingError, "variant_ending"),
+    (abc_parser.RepeatParseError, "repeat"),
+    (abc_parser.MultiVoiceError, "multiple_voices"),
+    (abc_parser.PartError, "parts"),
+    (abc_parser.InvalidCharacterError, "invalid_character"),
+    (abc_parser.ABCParseError, "parse_error"),
 )
 
 
@@ -113,7 +112,9 @@ def midi_bytes_to_sequence(data, source="<bytes>"):
     try:
         return midi_io.midi_to_note_sequence(data)
     except Exception as e:  # pretty_midi/mido raise many unrelated types on bad input.
-        detail = str(e).replace("Midi decoding error ", "")
+        cause = e.__context__ or e  # note_seq re-raises pretty_midi's error as a string
+        detail = ("the data ends early" if isinstance(cause, EOFError)
+                  else f"{type(cause).__name__}: {cause}")
         raise ReadError(source, "corrupt_midi", detail) from e
 
 
@@ -124,9 +125,9 @@ def _read_midi(path):
 def _read_musicxml(path):
     _read_bytes(path)  # Clear errors for missing or empty files before the XML parser sees them.
     try:
-        if path.endswith(".mxl") or not path.lower().endswith(".mxl"):
+        # note_seq only unzips names ending in lower-case '.mxl', so 'X.MXL' goes via a copy.
+        if not (path.lower().endswith(".mxl") and not path.endswith(".mxl")):
             return [musicxml_reader.musicxml_file_to_sequence_proto(path)]
-        # note_seq only unzips names ending in lower-case '.mxl'.
         with tempfile.TemporaryDirectory() as tmp:
             copy = os.path.join(tmp, "score.mxl")
             shutil.copyfile(path, copy)
@@ -139,13 +140,13 @@ def abc_error_reason(error):
     """Short statistics key for a note_seq ABC exception."""
     if isinstance(error, abc_parser.InvalidCharacterError) and (
             "b'z'" in str(error) or "b'x'" in str(error)):
-        return "abc_rest"  # note_seq has no support for rests (z, x) at all.
+        return "rest"  # note_seq has no support for rests (z, x) at all.
     if isinstance(error, abc_parser.InvalidCharacterError) and "b'{'" in str(error):
-        return "abc_grace_notes"
+        return "grace_notes"
     for error_type, reason in _ABC_ERROR_REASONS:
         if isinstance(error, error_type):
             return reason
-    return "abc_" + type(error).__name__.lower()
+    return type(error).__name__.lower()
 
 
 def split_abc_tunebook(text):
@@ -175,13 +176,16 @@ def _tune_label(lines):
     return f"X:{fields.get('X', '?')} {fields.get('T', '')!r}"
 
 
-def _read_abc(path, stats):
-    data = _read_bytes(path)
+def decode_abc(data):
+    """ABC bytes as text: UTF-8, else Latin-1 (which older collections use)."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")  # Older ABC collections are Latin-1 encoded.
-    header, tunes = split_abc_tunebook(text)
+        return data.decode("latin-1")
+
+
+def _read_abc(path, stats):
+    header, tunes = split_abc_tunebook(decode_abc(_read_bytes(path)))
     sequences, failures, seen = [], collections.Counter(), set()
     first_error = None
     for lines in tunes:
@@ -204,13 +208,77 @@ def _read_abc(path, stats):
         for reason, n in failures.items():
             stats.count(f"abc_tunes_failed_{reason}", n)
     if not sequences:
-        detail = (f"all {len(tunes)} tunes failed, e.g. {first_error}" if tunes
+        detail = (f"{len(tunes)} of {len(tunes)} tunes failed, first {first_error}" if tunes
                   else "no tunes found")
         raise ReadError(path, "no_abc_tunes", detail)
     if failures:
         logger.warning("%s: skipped %d of %d ABC tunes (%s)", path, sum(failures.values()),
                        len(tunes), ", ".join(f"{k}: {v}" for k, v in sorted(failures.items())))
     return sequences
+
+
+def music21_score_to_sequence(score):
+    """A music21 score as a NoteSequence: tied notes merged, grace notes dropped.
+
+    Offsets in quarter notes become seconds through the score's tempo marks (120 qpm where
+    none is given, as in note_seq), so the result lines up with note_seq's own readers.
+    """
+    from music21 import key, meter  # Deferred: music21 is only needed here.
+
+    flat = score.stripTies().flatten()
+    sequence = music_pb2.NoteSequence(ticks_per_quarter=constants.STANDARD_PPQ)
+    info = sequence.source_info
+    info.source_type = info.SCORE_BASED
+    info.parser = info.MUSIC21
+    segments = []  # (start offset, start seconds, seconds per quarter)
+    seconds = 0.0
+    for start, end, mark in flat.metronomeMarkBoundaries():
+        qpm = mark.getQuarterBPM() or 120.0
+        segments.append((float(start), seconds, 60.0 / qpm))
+        sequence.tempos.add(time=seconds, qpm=qpm)
+        seconds += float(end - start) * 60.0 / qpm
+
+    def to_seconds(offset):
+        start, at, per_quarter = next(s for s in reversed(segments) if s[0] <= offset)
+        return at + (float(offset) - start) * per_quarter
+
+    for ts in flat.getElementsByClass(meter.TimeSignature):
+        sequence.time_signatures.add(time=to_seconds(ts.offset), numerator=ts.numerator,
+                                     denominator=ts.denominator)
+    modes = music_pb2.NoteSequence.KeySignature.Mode
+    for ks in flat.getElementsByClass(key.KeySignature):
+        k = ks if isinstance(ks, key.Key) else ks.asKey()
+        mode = {"ionian": "major", "aeolian": "minor"}.get(k.mode, k.mode).upper()
+        sequence.key_signatures.add(time=to_seconds(ks.offset), key=k.tonic.pitchClass,
+                                    mode=modes.Value(mode) if mode in modes.keys() else 0)
+    for element in flat.notes:
+        if element.quarterLength <= 0:
+            continue  # grace note
+        velocity = element.volume.velocity or 90  # note_seq's ABC default (mf)
+        for pitch in element.pitches:
+            sequence.notes.add(pitch=pitch.midi, velocity=velocity,
+                               start_time=to_seconds(element.offset),
+                               end_time=to_seconds(element.offset + element.quarterLength))
+    sequence.total_time = max((n.end_time for n in sequence.notes), default=0.0)
+    return sequence
+
+
+def read_abc_tune_with_music21(abc_text):
+    """One ABC tune (text) as a NoteSequence read by music21; raises on unparseable input."""
+    from music21 import converter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # music21 warns about every odd ABC token.
+        # Without a version line music21 follows ABC 1.3, where an accidental does not carry
+        # through the bar; these collections (and note_seq) follow ABC 2.1, where it does.
+        score = converter.parse("%abc-2.1\n" + abc_text, format="abc")
+    sequence = music21_score_to_sequence(score)
+    sequence.source_info.encoding_type = sequence.source_info.ABC
+    if score.metadata is not None:
+        sequence.sequence_metadata.title = score.metadata.title or ""
+        number = str(score.metadata.number or "0")
+        sequence.reference_number = int(number) if number.isdigit() else 0
+    return sequence
 
 
 def read_file(path, root_dir=None, stats=None):
@@ -331,7 +399,9 @@ def read_note_sequences(path):
         except StopIteration:
             return
         except tf.errors.OpError as e:  # DataLossError: bad checksum or truncated record.
-            raise ReadError(path, "corrupt_tfrecord", f"at record {index}: {e.message}") from None
+            # Keep TF's own words ("corrupted record at 17814"), not its op-name decoration.
+            message = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", e.message)
+            raise ReadError(path, "corrupt_tfrecord", f"record {index}: {message}") from None
         try:
             sequence = music_pb2.NoteSequence.FromString(record.numpy())
         except Exception as e:  # protobuf's DecodeError
@@ -348,6 +418,9 @@ def convert_directory(input_dir, output_file, recursive=True, progress=True):
     (`files_read`, `files_failed_<reason>`, `files_ignored_unsupported_extension`,
     `sequences_read`, `sequences_written`, `abc_tunes_failed_<reason>`).
     """
+    if os.path.isdir(output_file):
+        raise IsADirectoryError(f"{output_file}: is a folder; give the TFRecord file to write, "
+                                f"e.g. {os.path.join(output_file, 'notesequences.tfrecord')}")
     stats = Stats()
     all_files = _walk_files(input_dir, recursive)
     music_files = [p for p in all_files if os.path.splitext(p)[1].lower() in SUPPORTED_EXTENSIONS]

@@ -1,0 +1,63 @@
+"""The console scripts as a user runs them: real files in, clear one-line errors out."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_script(verb, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", f"musiczoo.scripts.{verb}", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_create_dataset_from_a_folder(tmp_path, chorale_paths):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in chorale_paths[:6]:
+        shutil.copy(path, folder)
+    (folder / "broken.mid").write_text("not midi at all")
+    out = tmp_path / "out"
+    done = run_script("create_dataset", "--config=basic_rnn", f"--input={folder}",
+                      f"--output_dir={out}", "--eval_ratio=0.2")
+    assert done.returncode == 0, done.stderr
+    assert "files_failed_not_midi" in done.stdout and "melodies_extracted" in done.stdout
+    assert "Traceback" not in done.stderr and "broken.mid" in done.stderr
+    assert (out / "training_melodies.tfrecord").stat().st_size > 0
+    assert (out / "eval_melodies.tfrecord").exists() and (out / "dataset.json").exists()
+
+
+@pytest.mark.parametrize("verb,args,message", [
+    ("create_dataset", ["--input=x", "--output_dir=y"], "--config"),
+    ("create_dataset", ["--config=basic_rn", "--input=bach_chorales", "--output_dir=y"],
+     "did you mean 'basic_rnn'"),
+    ("create_dataset", ["--config=basic_rnn", "--input=/no/such/place", "--output_dir=y"],
+     "/no/such/place"),
+    ("create_dataset", ["--config=basic_rnn", "--input=bach_chorales", "--output_dir=y",
+                        "--hparams=min_bars=many"], "expected int"),
+    ("create_dataset", ["--config=basic_rnn", "--input=bach_chorales", "--output_dir=y",
+                        "--eval_ratio=1.5"], "eval_ratio"),
+    ("generate", ["--bundle=no_such_bundle", "--output_dir=y"], "unknown bundle"),
+    ("interpolate", ["--bundle=missing.mzb", "--input_midi_1=a.mid", "--input_midi_2=b.mid",
+                     "--output_dir=y"], "no such bundle file"),
+    ("train", ["--config=basic_rnn", "--dataset=/no/such/dataset", "--run_dir=y"],
+     "no such dataset"),
+    ("train", ["--dataset=x", "--run_dir=y", "stray"], "unexpected arguments"),
+])
+def test_bad_flags_get_one_clear_line(verb, args, message, tmp_path):
+    done = run_script(verb, *args)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "<!-- ci: test command -->" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "ci: test command" in ci
