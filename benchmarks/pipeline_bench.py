@@ -45,8 +45,8 @@ def run_musiczoo(sequences, spec, batch_size=256):
     out = []
     for begin in range(0, len(sequences), batch_size):
         arrays = [notearrays.from_note_sequence(s) for s in sequences[begin:begin + batch_size]]
-        for _, events in spec.extractor.extract(arrays, stats):
-            out.append(spec.codec.encode(events))
+        found = spec.extractor.extract(arrays, stats)
+        out.extend(spec.codec.encode_batch([events for _, events in found]))
     return out
 
 

@@ -57,3 +57,13 @@ def test_out_of_range_events_are_named():
         codec.ids_to_events([0, 38])
     with pytest.raises(ValueError, match="unknown codec"):
         codec_from_config({"class": "NoSuchCodec"})
+
+
+def test_encode_batch_equals_encode_one_by_one():
+    codec = MelodyOneHotCodec(48, 84)
+    melodies = [np.array(MELODY[:n]) for n in (2, 17, 48)]
+    for (a_in, a_lab), (b_in, b_lab) in zip(codec.encode_batch(melodies),
+                                            [codec.encode(m) for m in melodies]):
+        np.testing.assert_array_equal(a_in, b_in)
+        np.testing.assert_array_equal(a_lab, b_lab)
+    assert codec.encode_batch([]) == []

@@ -77,12 +77,16 @@ class _ModeWriter:
                     name = arrays.filename or arrays.id
                     log.warning("skipped %s: %s: %s", name, type(error).__name__, error)
                     self.stats.count(f"sequences_failed_{type(error).__name__}")
-        for _, events in extracted:
-            try:
-                inputs, labels = self.spec.codec.encode(events)
-            except ValueError:
-                self.stats.count("events_not_encodable")
-                continue
+        try:
+            encoded = self.spec.codec.encode_batch([events for _, events in extracted])
+        except ValueError:  # one bad sequence: find it, keep the others
+            encoded = []
+            for _, events in extracted:
+                try:
+                    encoded.append(self.spec.codec.encode(events))
+                except ValueError:
+                    self.stats.count("events_not_encodable")
+        for inputs, labels in encoded:
             self.writer.write(inputs, labels)
 
     def close(self):

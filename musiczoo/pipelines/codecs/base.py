@@ -50,6 +50,10 @@ class Codec:
         ids = self.events_to_ids(events)
         return self.inputs_from_ids(ids)[:-1], self.labels_from_ids(ids)
 
+    def encode_batch(self, sequences):
+        """`encode` for many event sequences; codecs may vectorise it across the batch."""
+        return [self.encode(events) for events in sequences]
+
     def get_config(self):
         raise NotImplementedError
 

@@ -43,5 +43,15 @@ class MelodyOneHotCodec(Codec):
     def inputs_from_ids(self, ids):
         return np.eye(self.num_classes, dtype=np.float32)[np.asarray(ids, np.int64)]
 
+    def encode_batch(self, sequences):
+        """One validation and one one-hot over the whole batch, then views per melody."""
+        lengths = np.array([len(events) for events in sequences], np.int64)
+        if not len(lengths):
+            return []
+        ids = self.events_to_ids(np.concatenate(sequences))
+        inputs = self.inputs_from_ids(ids)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
+        return [(inputs[a:a + n - 1], ids[a + 1:a + n]) for a, n in zip(starts, lengths.tolist())]
+
     def get_config(self):
         return {"class": type(self).__name__, "min_note": self.min_note, "max_note": self.max_note}
