@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from musiczoo.pipelines import corpora, io
+from musiczoo.pipelines import abc, corpora, io, mma
 from musiczoo.pipelines.stats import Stats
 
 needs_mma = pytest.mark.skipif(shutil.which("mma") is None, reason="Debian's mma is not installed")
@@ -59,7 +59,7 @@ def test_bach_chorales_corpus():
 def test_music21_reads_what_note_seq_cannot(tmp_path):
     tune = ("X:7\nT:Rests, triplets, ties, a grace note\nM:4/4\nL:1/8\nQ:1/4=90\nK:F\n"
             "z2 (3ABc d2-d2|{g}f4 B2 =B2|B8|]\n")
-    sequence = io.read_abc_tune_with_music21(tune)
+    sequence = abc.read_abc_tune_with_music21(tune)
     seconds = 60 / 90 / 2  # one eighth note at 90 qpm
     expected = [(69, 2, 2 + 2 / 3), (70, 2 + 2 / 3, 2 + 4 / 3), (72, 2 + 4 / 3, 4),
                 (74, 4, 8), (77, 8, 12), (70, 12, 14), (71, 14, 16), (70, 16, 24)]
@@ -77,7 +77,7 @@ def test_music21_reads_what_note_seq_cannot(tmp_path):
 
 def test_music21_and_note_seq_agree_on_plain_tunes():
     path = corpora.music21_corpus_dir() / "essenFolksong" / "test0.abc"
-    header, tunes = io.split_abc_tunebook(io.decode_abc(path.read_bytes()))
+    header, tunes = abc.split_abc_tunebook(abc.decode_abc(path.read_bytes()))
     by_note_seq = {s.reference_number: s for s in io.read_file(path)}
     compared = 0
     for lines in tunes:
@@ -85,7 +85,7 @@ def test_music21_and_note_seq_agree_on_plain_tunes():
         text = "\n".join(header + lines)
         if number not in by_note_seq or "-" in text.split("K:")[-1]:
             continue  # note_seq could not read it, or it has ties (which note_seq splits)
-        ours = io.read_abc_tune_with_music21(text)
+        ours = abc.read_abc_tune_with_music21(text)
         assert [(n.pitch, round(n.start_time, 4), round(n.end_time, 4)) for n in ours.notes] == \
             [(n.pitch, round(n.start_time, 4), round(n.end_time, 4))
              for n in by_note_seq[number].notes], number
@@ -123,7 +123,7 @@ def test_build_mma_grooves_from_one_style(tmp_path, data_dir):
     library.mkdir(parents=True)
     for style in ["50srock", "stringballad"]:  # stringballad has no drums at all
         shutil.copy(f"/usr/share/mma/lib/stdlib/{style}.mma", library)
-    stats = corpora.build_mma_grooves(library_dir=tmp_path / "lib", progress=False)
+    stats = mma.build_mma_grooves(library_dir=tmp_path / "lib", progress=False)
     assert stats["grooves_written"] >= 2
     assert stats["grooves_skipped_no_drums"] >= 9
     assert stats["grooves_written"] + stats["grooves_skipped_duplicate"] + stats[

@@ -3,7 +3,8 @@
 bach_chorales and folk_melodies come with music21; folk_melodies is read with music21
 rather than note_seq, whose ABC parser rejects two thirds of its tunes (no rests, tuplets,
 grace notes, chords or variant endings), and cached. mma_grooves is rendered once from
-Debian's `mma` groove library. Built corpora live in $MUSICZOO_DATA (~/.cache/musiczoo).
+Debian's `mma` groove library (see mma.py). Built corpora live in $MUSICZOO_DATA
+(~/.cache/musiczoo).
 """
 import concurrent.futures
 import dataclasses
@@ -13,13 +14,9 @@ import logging
 import multiprocessing
 import os
 import pathlib
-import re
-import shutil
-import subprocess
-import tempfile
 import time
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines import abc, io
 from musiczoo.pipelines.io import music_pb2
 from musiczoo.pipelines.stats import Stats
 from musiczoo.progress import Progress
@@ -31,8 +28,6 @@ CHORALE_VOICES = ("Soprano", "Alto", "Tenor", "Bass")
 FOLK_COLLECTIONS = ("essenFolksong", "oneills1850")
 MUSIC21_LICENCE = ("music21 corpus: free for non-commercial use per its licence notes "
                    "(corpus/license.txt, essenFolksong/license.txt)")
-MMA_BUILD_COMMAND = ("apt-get install -y mma && python -c 'from musiczoo.pipelines.corpora "
-                     "import build_mma_grooves; build_mma_grooves()'")
 
 
 def data_dir():
@@ -146,7 +141,7 @@ def _read_folk_tune(job):
     # Runs in worker processes, so it takes and returns plain picklable values.
     relative_path, number, text = job
     try:
-        sequence = io.read_abc_tune_with_music21(text)
+        sequence = abc.read_abc_tune_with_music21(text)
     except Exception as e:  # music21 raises many types on bad ABC.
         return relative_path, number, None, f"{type(e).__name__}: {e}"
     if not sequence.notes:
@@ -160,7 +155,7 @@ def _folk_jobs(files, stats):
     for path in files:
         relative = os.path.relpath(path, root)
         with open(path, "rb") as f:
-            header, tunes = io.split_abc_tunebook(io.decode_abc(f.read()))
+            header, tunes = abc.split_abc_tunebook(abc.decode_abc(f.read()))
         for lines in tunes:
             number = next((line[2:].strip() for line in lines if line.startswith("X:")), "?")
             if relative.startswith("oneills1850"):
@@ -233,157 +228,9 @@ def folk_melodies(stats=None):
     yield from io.read_note_sequences(cache)
 
 
-# --- MMA drum grooves ----------------------------------------------------------------------
-
-MMA_LIBRARY_DIRS = ("/usr/share/mma/lib", "/usr/local/share/mma/lib")
-MIN_GROOVE_BARS = 8
-_DEFGROOVE = re.compile(r"^\s*defgroove\s+(\S+)", re.IGNORECASE | re.MULTILINE)
-
-
-def list_mma_grooves(library_dir):
-    """[(library file, groove name)] for every DefGroove in MMA's library, sorted."""
-    grooves = []
-    for path in sorted(pathlib.Path(library_dir).rglob("*.mma")):
-        seen = set()  # MMA groove names ignore case; a file may redefine one
-        for name in _DEFGROOVE.findall(path.read_text(encoding="latin-1")):
-            if name.lower() not in seen:
-                seen.add(name.lower())
-                grooves.append((str(path), name))
-    return grooves
-
-
-def _run_mma(mma, script, workdir, name, *options):
-    script_path = pathlib.Path(workdir) / f"{name}.mma"
-    script_path.write_text(script)
-    return subprocess.run([mma, "-w", *options, str(script_path)], capture_output=True,
-                          text=True, timeout=120, cwd=workdir)
-
-
-def _groove_shapes(mma, library_file, names, workdir):
-    # {groove: (bars in its pattern, time signature)}, from one dry run of MMA per file.
-    script = f"Use {library_file}\n" + "".join(
-        f"Groove {n}\nPrint GROOVE {n} $_SeqSize $_TimeSig\n" for n in names)
-    lines = _run_mma(mma, script, workdir, "shapes", "-n").stdout.splitlines()
-    return {fields[1].lower(): (int(fields[2]), fields[3]) for fields in
-            (line.split() for line in lines if line.startswith("GROOVE "))}
-
-
-def _render_groove(mma, job, workdir):
-    """(MIDI bytes or None when no drums play, error message or None) for one groove."""
-    # 'z' silences the chord-based tracks and leaves the drums playing; a fixed RndSeed
-    # makes MMA's humanising randomness (timing, velocity) the same on every build.
-    script = f"RndSeed 1\nUse {job['library_file']}\nGroove {job['groove']}\n" + "".join(
-        f"{bar} z\n" for bar in range(1, job["bars"] + 1))
-    name = re.sub(r"[^A-Za-z0-9_+-]", "_", job["file"])
-    midi = pathlib.Path(workdir) / f"{name}.mid"
-    result = _run_mma(mma, script, workdir, name, "-f", str(midi))
-    if "No data created" in result.stdout:
-        return None, None  # a groove without drums: nothing plays over 'z'
-    if result.returncode != 0 or not midi.exists():
-        return None, ((result.stdout + result.stderr).strip().splitlines() or ["failed"])[-1]
-    return midi.read_bytes(), None
-
-
-def _drums_only(midi, name):
-    sequence = io.midi_bytes_to_sequence(midi, name)
-    drums = [n for n in sequence.notes if n.is_drum]
-    del sequence.notes[:]
-    sequence.notes.extend(drums)
-    return sequence if drums else None
-
-
-def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None,
-                      progress=True):
-    """Renders every groove in MMA's library to a drums-only MIDI file; returns the Stats.
-
-    Needs the `mma` command (Debian/Ubuntu: `apt-get install -y mma`). Each groove plays
-    for at least MIN_GROOVE_BARS bars, rounded up to whole repeats of its pattern, at
-    MMA's default 120 qpm. Only drum notes are kept; grooves with no drums, or with the
-    same drums as an earlier groove (e.g. '50sRockSus' adds strings to '50sRock'), are
-    skipped and counted. Output: <output_dir>/<library>/<style>/<groove>.mid plus
-    manifest.json, by default data_dir()/mma_grooves. The MIDI files are GPL-2+ like MMA.
-    """
-    mma_path = shutil.which(mma)
-    if mma_path is None:
-        raise FileNotFoundError(f"the {mma!r} command is not installed; "
-                                f"install it with: apt-get install -y mma")
-    library_dir = pathlib.Path(library_dir or next(
-        (d for d in MMA_LIBRARY_DIRS if os.path.isdir(d)), MMA_LIBRARY_DIRS[0]))
-    if not library_dir.is_dir():
-        raise FileNotFoundError(f"{library_dir}: MMA's groove library is not there; "
-                                f"pass library_dir=")
-    output_dir = pathlib.Path(output_dir or data_dir() / "mma_grooves")
-    stats, start, seen, written = Stats(), time.monotonic(), set(), []
-    grooves = list_mma_grooves(library_dir)
-    with tempfile.TemporaryDirectory() as workdir:
-        jobs = []
-        for library_file in sorted({file for file, _ in grooves}):
-            names = [name for file, name in grooves if file == library_file]
-            shapes = _groove_shapes(mma_path, library_file, names, workdir)
-            style = os.path.relpath(os.path.splitext(library_file)[0], library_dir)
-            for name in names:
-                pattern_bars, time_signature = shapes.get(name.lower(), (1, "?"))
-                jobs.append({"file": os.path.join(style, name + ".mid"), "groove": name,
-                             "library_file": library_file, "time_signature": time_signature,
-                             "bars": pattern_bars * -(-MIN_GROOVE_BARS // pattern_bars)})
-        meter = Progress("rendering MMA grooves", total=len(jobs), unit="grooves",
-                         enabled=progress)
-        with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            renders = pool.map(lambda job: _render_groove(mma_path, job, workdir), jobs)
-            for job, (midi, error) in zip(jobs, renders):
-                meter.update()
-                if error:
-                    stats.count("grooves_failed_mma_error")
-                    logger.warning("%s: groove %s failed: %s", job["library_file"],
-                                   job["groove"], error)
-                    continue
-                sequence = _drums_only(midi, job["file"]) if midi else None
-                if sequence is None:
-                    stats.count("grooves_skipped_no_drums")
-                    continue
-                key = _content_key(sequence)
-                if key in seen:
-                    stats.count("grooves_skipped_duplicate")
-                    continue
-                seen.add(key)
-                io.write_midi(sequence, output_dir / job["file"])
-                written.append({k: v for k, v in job.items() if k != "library_file"})
-                stats.count("grooves_written")
-        meter.finish()
-    version = subprocess.run([mma_path, "-v"], capture_output=True, text=True).stdout.split()
-    manifest = {"source": f"MMA {version[-1] if version else '?'} groove library {library_dir}",
-                "licence": "GPL-2+ (MMA by Bob van der Poel; the rendered MIDI keeps it)",
-                "grooves_defined": len(grooves), "seconds": round(time.monotonic() - start, 1),
-                "stats": stats.as_dict()["counts"], "grooves": written}
-    (output_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    return stats
-
-
-def mma_grooves_dir():
-    """The built mma_grooves folder; FileNotFoundError with the build command if missing."""
-    folder = data_dir() / "mma_grooves"
-    if not (folder / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"the mma_grooves corpus is not built (no {folder / 'manifest.json'}). "
-            f"Build it once (needs Debian's mma package, a few minutes) with:\n"
-            f"  {MMA_BUILD_COMMAND}")
-    return folder
-
-
-def mma_grooves(stats=None):
-    """Yields the rendered MMA drum grooves (title = groove name, genre = library/style)."""
-    folder = mma_grooves_dir()
-    for sequence in io.read_files(io.iter_music_files(folder), stats, progress=False,
-                                  root_dir=folder):
-        sequence.collection_name = "mma_grooves"
-        sequence.sequence_metadata.title = os.path.splitext(os.path.basename(sequence.filename))[0]
-        sequence.sequence_metadata.genre.append(os.path.dirname(sequence.filename))
-        yield sequence
-
-
 # --- TensorFlow Datasets -------------------------------------------------------------------
 
-def tfds_sequences(name, split="train"):
+def tfds_sequences(name, split="train", stats=None):
     """Yields a TFDS dataset's MIDI examples as NoteSequences (downloads it when online)."""
     import tensorflow_datasets as tfds  # Deferred: heavy, and only for this corpus.
 
@@ -394,7 +241,13 @@ def tfds_sequences(name, split="train"):
     for index, example in enumerate(tfds.as_numpy(dataset)):
         example_id = example.get("id", str(index))
         example_id = example_id.decode() if isinstance(example_id, bytes) else example_id
-        sequence = io.midi_bytes_to_sequence(example["midi"], f"tfds:{name}/{example_id}")
+        try:
+            sequence = io.midi_bytes_to_sequence(example["midi"], f"tfds:{name}/{example_id}")
+        except io.ReadError as error:  # one bad MIDI in a big dataset: count it, go on
+            logger.warning("skipped %s", error)
+            if stats is not None:
+                stats.count(f"files_failed_{error.reason}")
+            continue
         sequence.collection_name = name
         sequence.filename = example_id
         sequence.id = io.generate_note_sequence_id(example_id, name, "midi")
@@ -402,6 +255,18 @@ def tfds_sequences(name, split="train"):
 
 
 # --- Registry and resolve_input ------------------------------------------------------------
+
+def _mma_grooves(stats):
+    from musiczoo.pipelines import mma  # Deferred: mma imports data_dir from this module.
+
+    return mma.mma_grooves(stats)
+
+
+def _mma_grooves_dir():
+    from musiczoo.pipelines import mma
+
+    return mma.mma_grooves_dir()
+
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
@@ -421,7 +286,7 @@ CORPORA = {c.name: c for c in (
            MUSIC21_LICENCE + "; Essen: non-commercial use only", 10351, folk_melodies),
     Corpus("mma_grooves", "1,216 drum grooves rendered from MMA's groove library (build "
            "once with build_mma_grooves)", "GPL-2+ (MMA by Bob van der Poel)", 1216,
-           mma_grooves, mma_grooves_dir),
+           _mma_grooves, _mma_grooves_dir),
 )}
 
 
@@ -448,7 +313,7 @@ def resolve_input(spec):
         return Sequences(corpus.load, spec), corpus.approx_count, f"{spec}: {corpus.description}"
     if spec.startswith("tfds:"):
         name, _, split = spec[len("tfds:"):].partition("@")
-        return (Sequences(lambda stats: tfds_sequences(name, split or "train"), spec), None,
+        return (Sequences(lambda stats: tfds_sequences(name, split or "train", stats), spec), None,
                 f"TensorFlow Datasets {name} ({split or 'train'} split)")
     path = pathlib.Path(spec).expanduser()
     if path.is_dir():
