@@ -24,7 +24,8 @@ def codec_from_config(config):
 
 class Codec:
     """Subclasses define `num_classes`, `input_size`, `events_to_ids`, `ids_to_events`
-    and `inputs_from_ids`; constructor kwargs == `get_config()` keys."""
+    and, unless inputs are one-hot, `inputs_from_ids`; constructor kwargs ==
+    `get_config()` keys."""
 
     num_classes: int
     input_size: int
@@ -37,8 +38,11 @@ class Codec:
         raise NotImplementedError
 
     def inputs_from_ids(self, ids):
-        """Model input for each position: float32 [T, input_size]."""
-        raise NotImplementedError
+        """Model input for each position: float32 [T, input_size]. Default: one-hot."""
+        ids = np.asarray(ids, np.int64)
+        inputs = np.zeros((len(ids), self.num_classes), np.float32)
+        inputs[np.arange(len(ids)), ids] = 1.0
+        return inputs
 
     def labels_from_ids(self, ids):
         """Training label for each position's *next* event: int64 [T-1]. Default: the id."""

@@ -92,12 +92,6 @@ class MultiDrumCodec(Codec):
         return [frozenset(pitch for bit, pitch in enumerate(self._first_pitch) if i >> bit & 1)
                 for i in ids.tolist()]
 
-    def inputs_from_ids(self, ids):
-        ids = np.asarray(ids, np.int64)
-        inputs = np.zeros((len(ids), self.num_classes), np.float32)
-        inputs[np.arange(len(ids)), ids] = 1.0
-        return inputs
-
     def get_config(self):
         return {"class": type(self).__name__, "drum_type_pitches": self.drum_type_pitches,
                 "ignore_unknown_drums": self.ignore_unknown_drums}

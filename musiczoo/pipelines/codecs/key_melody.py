@@ -20,6 +20,7 @@ Classes: [0, 36) pitches, 36 NO_EVENT, 37 NOTE_OFF, 38 / 39 repeat 16 / 32 steps
 import numpy as np
 
 from musiczoo.pipelines.codecs.base import Codec, register_codec
+from musiczoo.pipelines.codecs.lookback import lookback_labels, resolve_repeat_label
 
 NO_EVENT = -2
 NOTE_OFF = -1
@@ -188,32 +189,14 @@ class KeyMelodyCodec(Codec):
     # -- labels -----------------------------------------------------------------------------
 
     def labels_from_ids(self, ids):
-        ids = np.asarray(ids, np.int64)
-        position = np.arange(1, len(ids))
-        current = ids[1:]
         # Non-repeat ids already equal note_seq's labels (pitch, NO_EVENT, NOTE_OFF).
-        labels = current.copy()
-        # note_seq checks the lookbacks last-first and takes the first hit, so later
-        # distances overwrite earlier ones here.
-        for i, distance in enumerate(self.lookback_distances):
-            source = position - distance
-            repeats = (source >= 0) & (current == ids[np.maximum(source, 0)])
-            labels[repeats] = self.note_range + 2 + i
-        if self.lookback_distances:
-            # Silence before the last lookback becomes "repeat the last lookback", whose
-            # resolution before the melody starts is NO_EVENT anyway. note_seq uses the
-            # last listed distance, not the largest.
-            early = (position < self.lookback_distances[-1]) & (current == self.default_id)
-            labels[early] = self.num_classes - 1
-        return labels
+        return lookback_labels(ids, self.lookback_distances, self.note_range + 2,
+                               self.default_id)
 
     def resolve_label(self, label, previous_ids):
         """Turns a sampled label into an event id given the ids generated so far."""
-        for i in reversed(range(len(self.lookback_distances))):
-            if label == self.note_range + 2 + i:
-                distance = self.lookback_distances[i]
-                return previous_ids[-distance] if len(previous_ids) >= distance else self.default_id
-        return label
+        return resolve_repeat_label(label, previous_ids, self.lookback_distances,
+                                    self.note_range + 2, self.default_id)
 
     def get_config(self):
         return {"class": type(self).__name__, "min_note": self.min_note,

@@ -13,6 +13,35 @@ from musiczoo.pipelines.codecs.base import Codec, codec_from_config, register_co
 DEFAULT_LOOKBACK_DISTANCES = (16, 32)
 
 
+def lookback_labels(ids, distances, first_repeat_class, default_id):
+    """Labels of positions 1..T-1: `first_repeat_class + i` where the event repeats the one
+    `distances[i]` steps back (the latest listed distance wins, as note_seq checks them
+    last-first), else the id itself. Silence before the last listed distance becomes the
+    last repeat class (note_seq's rule, which uses the last listed, not the largest)."""
+    ids = np.asarray(ids, np.int64)
+    position = np.arange(1, len(ids))
+    current = ids[1:]
+    labels = current.copy()
+    for i, distance in enumerate(distances):
+        source = position - distance
+        repeats = (source >= 0) & (current == ids[np.maximum(source, 0)])
+        labels[repeats] = first_repeat_class + i
+    if len(distances):
+        early_default = (position < distances[-1]) & (current == default_id)
+        labels[early_default] = first_repeat_class + len(distances) - 1
+    return labels
+
+
+def resolve_repeat_label(label, previous_ids, distances, first_repeat_class, default_id):
+    """A sampled label as an event id: repeat classes look back into `previous_ids` (the
+    default event when the history is too short); other labels are ids already."""
+    index = label - first_repeat_class
+    if 0 <= index < len(distances):
+        distance = distances[index]
+        return previous_ids[-distance] if len(previous_ids) >= distance else default_id
+    return label
+
+
 @register_codec
 class LookbackCodec(Codec):
     """Wraps a one-hot codec (any with num_classes, events_to_ids, ids_to_events, default_id).
@@ -60,28 +89,13 @@ class LookbackCodec(Codec):
         return np.concatenate(parts, axis=1)
 
     def labels_from_ids(self, ids):
-        ids = np.asarray(ids, np.int64)
-        position = np.arange(1, len(ids))
-        current = ids[1:]
-        labels = current.copy()
-        # Nearer repeats first so that more distant ones overwrite them (Magenta prefers
-        # the most distant repeat).
-        for i, distance in enumerate(self.lookback_distances):
-            source = position - distance
-            repeats = (source >= 0) & (current == ids[np.maximum(source, 0)])
-            labels[repeats] = self.base.num_classes + i
-        if self.lookback_distances:
-            early_default = (position < self.lookback_distances[-1]) & (current == self.default_id)
-            labels[early_default] = self.num_classes - 1
-        return labels
+        return lookback_labels(ids, self.lookback_distances, self.base.num_classes,
+                               self.default_id)
 
     def resolve_label(self, label, previous_ids):
         """Turns a sampled label into a base id given the ids generated so far."""
-        for i in reversed(range(len(self.lookback_distances))):
-            if label == self.base.num_classes + i:
-                distance = self.lookback_distances[i]
-                return previous_ids[-distance] if len(previous_ids) >= distance else self.default_id
-        return label
+        return resolve_repeat_label(label, previous_ids, self.lookback_distances,
+                                    self.base.num_classes, self.default_id)
 
     def get_config(self):
         return {"class": type(self).__name__, "base": self.base.get_config(),

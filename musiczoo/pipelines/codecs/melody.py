@@ -40,9 +40,6 @@ class MelodyOneHotCodec(Codec):
         return np.where(ids < NUM_SPECIAL_EVENTS, ids - NUM_SPECIAL_EVENTS,
                         ids - NUM_SPECIAL_EVENTS + self.min_note).astype(np.int32)
 
-    def inputs_from_ids(self, ids):
-        return np.eye(self.num_classes, dtype=np.float32)[np.asarray(ids, np.int64)]
-
     def encode_batch(self, sequences):
         """One validation and one one-hot over the whole batch, then views per melody."""
         lengths = np.array([len(events) for events in sequences], np.int64)

@@ -87,12 +87,6 @@ class PerformanceCodec(Codec):
         lows = np.array([low for _, low, _ in self._ranges], np.int64)[which]
         return np.stack([types, ids - self._offsets[which] + lows], axis=1).astype(np.int32)
 
-    def inputs_from_ids(self, ids):
-        ids = np.asarray(ids, np.int64)
-        inputs = np.zeros((len(ids), self.num_classes), np.float32)
-        inputs[np.arange(len(ids)), ids] = 1.0
-        return inputs
-
     def get_config(self):
         return {"class": type(self).__name__, "num_velocity_bins": self.num_velocity_bins,
                 "max_shift_steps": self.max_shift_steps, "min_pitch": self.min_pitch,
