@@ -125,3 +125,42 @@ def test_training_augmentation_only_on_training_side(music_folder, tmp_path):
     assert aug.counts["eval"] == plain.counts["eval"]
     # Squashing to C moves transposed copies back, so each copy gives the same melodies.
     assert aug.counts["training"] == 3 * plain.counts["training"]
+
+
+def write_meter_change_midi(path):
+    """A melody of 10 bars of 4/4 at 120 qpm, then 10 bars of 3/4 at 90 qpm, with a
+    zero-length note; both halves are long enough to be melodies on their own."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    midi.time_signature_changes = [pretty_midi.TimeSignature(4, 4, 0.0),
+                                   pretty_midi.TimeSignature(3, 4, 20.0)]
+    # pretty_midi has no tempo-change API for writing; set the tick scale directly.
+    first_tick = midi.time_to_tick(20.0)
+    midi._tick_scales = [(0, 60.0 / (120.0 * midi.resolution)),
+                         (first_tick, 60.0 / (90.0 * midi.resolution))]
+    midi._update_tick_to_time(midi.time_to_tick(60.0) + 1)
+    piano = pretty_midi.Instrument(program=0)
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    for i in range(80):                      # 10 bars of eighths at 120 qpm
+        t = i * 0.25
+        piano.notes.append(pretty_midi.Note(90, scale[i % 8], t, t + 0.25))
+    for i in range(60):                      # 10 bars of 3/4 in eighths at 90 qpm
+        t = 20.0 + i / 3.0
+        piano.notes.append(pretty_midi.Note(90, scale[(3 * i) % 8], t, t + 1 / 3.0))
+    piano.notes.append(pretty_midi.Note(90, 70, 5.0, 5.0))   # zero-length
+    midi.instruments.append(piano)
+    midi.write(str(path))
+
+
+def test_tempo_and_meter_changes_split_into_two_melodies(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    write_meter_change_midi(folder / "changes.mid")
+    sequence = io.read_file(folder / "changes.mid")[0]
+    assert [round(t.qpm) for t in sequence.tempos] == [120, 90]
+    assert len(sequence.notes) == 140     # the MIDI reader drops the zero-length note
+    result, _ = build("basic_rnn", folder, tmp_path / "out", eval_ratio=0.0)
+    assert result.stats["sequences_split_on_time_changes"] == 1
+    assert result.counts["training"] == 2
+    lengths = sorted(len(labels) for _, labels in tfrecord.read_examples(
+        result.paths["training"], 38))
+    assert lengths == [10 * 12 - 1, 10 * 16 - 1]   # 3/4 bars are 12 steps, 4/4 bars 16
