@@ -22,6 +22,7 @@ setup(
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",  # Keras 3
+        "tensorboard>=2.16",  # training summaries (TF 2.21 no longer pulls it in)
         "note-seq>=0.0.5",
         "tensorflow-datasets>=4.9",
         "absl-py>=1.0",

@@ -157,3 +157,10 @@ def test_drum_only_sequence_gives_no_melody():
     stats = Stats()
     assert MelodyExtractor().extract([notearrays.from_note_sequence(ns)], stats) == []
     assert stats["melodies_extracted"] == 0
+
+
+def test_melody_to_note_sequence_equals_note_seq():
+    events = [-2, 60, -2, 62, -1, -2, 64, 64, -2, 65, -1, -2, 67, -2, -2]
+    ours = melodies.melody_to_note_sequence(events, 4, qpm=90.0, start_step=16)
+    ref = note_seq.Melody(events, start_step=16, steps_per_quarter=4).to_sequence(qpm=90.0)
+    assert ours == ref

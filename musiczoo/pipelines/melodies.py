@@ -334,15 +334,25 @@ def squash(events, min_note, max_note, transpose_to_key=None):
     return transpose_events(events, amount, min_note, max_note), amount
 
 
-def melody_to_note_arrays_events(events, steps_per_quarter, qpm=120.0):
-    """(pitch, start_step, end_step) of the notes a melody plays (for writing MIDI)."""
+def melody_to_note_sequence(events, steps_per_quarter, qpm=120.0, velocity=100, instrument=0,
+                            program=0, start_step=0):
+    """A NoteSequence playing melody events, as note_seq's Melody.to_sequence writes it: a
+    note sounds until the next onset or NOTE_OFF, or the melody's end."""
+    from note_seq.protobuf import music_pb2
     events = np.asarray(events)
+    seconds_per_step = 60.0 / qpm / steps_per_quarter
+    offset = start_step * seconds_per_step
+    sequence = music_pb2.NoteSequence(ticks_per_quarter=220)
+    sequence.tempos.add().qpm = qpm
     onsets = np.flatnonzero(events >= 0)
-    if len(onsets) == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # A note sounds until the next NOTE_OFF or onset, or the end.
     boundaries = np.flatnonzero(events != NO_EVENT)
-    next_boundary = np.searchsorted(boundaries, onsets, side="right")
-    ends = np.where(next_boundary < len(boundaries),
-                    boundaries[np.minimum(next_boundary, len(boundaries) - 1)], len(events))
-    return events[onsets].astype(np.int32), onsets.astype(np.int64), ends.astype(np.int64)
+    following = np.searchsorted(boundaries, onsets, side="right")
+    ends = np.where(following < len(boundaries),
+                    boundaries[np.minimum(following, max(len(boundaries) - 1, 0))], len(events))
+    for onset, end in zip(onsets.tolist(), ends.tolist()):
+        sequence.notes.add(pitch=int(events[onset]), velocity=velocity, instrument=instrument,
+                           program=program, start_time=onset * seconds_per_step + offset,
+                           end_time=end * seconds_per_step + offset)
+    if sequence.notes:
+        sequence.total_time = sequence.notes[-1].end_time
+    return sequence

@@ -49,7 +49,8 @@ class DrumsRNNConfig:
 
 
 registry.register_family(
-    "drums_rnn", DrumsRNNConfig, "LSTM over drum patterns (Magenta's Drums RNN).")
+    "drums_rnn", DrumsRNNConfig, "LSTM over drum patterns (Magenta's Drums RNN).",
+    model_path="musiczoo.models.drums_rnn.model:DrumsRNN")
 
 for _config in (
     DrumsRNNConfig("one_drum", "Drums RNN with 2-state encoding.", encoding="one_hot",

@@ -65,7 +65,8 @@ class MelodyRNNConfig:
 
 registry.register_family(
     "melody_rnn", MelodyRNNConfig,
-    "LSTM over monophonic melodies (Magenta's Melody RNN).")
+    "LSTM over monophonic melodies (Magenta's Melody RNN).",
+    model_path="musiczoo.models.melody_rnn.model:MelodyRNN")
 
 for _config in (
     MelodyRNNConfig("basic_rnn", "Melody RNN with one-hot encoding."),

@@ -1,0 +1,140 @@
+"""What Melody RNN and Drums RNN share: config -> codec + Keras model, training, bundles,
+and batched generation in one compiled loop. A family subclass only says how primers
+become event ids and how generated ids become a NoteSequence.
+"""
+import datetime
+import pathlib
+
+import numpy as np
+
+from musiczoo import bundles, runtime
+from musiczoo.pipelines import io
+
+
+class EventsRNN:
+    """A trained (or trainable) events RNN: `config`, `codec`, Keras `model`, `metadata`."""
+
+    family = None              # registry name, set by subclasses
+    capabilities = ("generate",)
+
+    def __init__(self, config, model=None, metadata=None):
+        self.config = config
+        self.codec = config.codec()
+        self.metadata = dict(metadata or {})
+        self.model = model or self.build_model()
+
+    def build_model(self):
+        runtime.configure_threads()
+        from musiczoo.models.events_rnn.model import EventsRNNModel
+        return EventsRNNModel(self.codec.input_size, self.codec.num_classes,
+                              self.config.layer_sizes, self.config.dropout_rate,
+                              self.config.attn_length, name=self.family)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config)
+
+    @classmethod
+    def from_bundle(cls, contents, path="<bundle>"):
+        config, codec = bundles.model_parts(contents)
+        instance = cls(config, metadata=contents.metadata)
+        if codec != instance.codec:
+            raise ValueError(f"{path}: the bundle's codec {codec!r} differs from what its config "
+                             f"builds ({instance.codec!r})")
+        bundles.restore_weights(instance.model, contents, path)
+        instance.bundle_path = pathlib.Path(path)
+        return instance
+
+    # -- training -------------------------------------------------------------------------
+
+    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
+              checkpoint_every=100, batch_size=None, seed=None, progress=True,
+              training_data=None):
+        """Trains to `num_training_steps` (resuming from run_dir), then writes
+        run_dir/<config>.mzb with the eval metrics. Returns the metrics dict."""
+        from musiczoo import training
+        _, info = training.dataset_files(dataset_dir)
+        if info and info.get("codec") != self.codec.get_config():
+            raise ValueError(f"{dataset_dir} was built for {info.get('config')} "
+                             f"({info.get('codec')}); this model's codec is {self.codec!r}: "
+                             f"rebuild it with --config={self.config.name}")
+        metrics = training.train_model(
+            self.model, dataset_dir, run_dir, input_size=self.codec.input_size,
+            no_event_id=int(self.codec.default_id),
+            batch_size=batch_size or self.config.batch_size,
+            learning_rate=self.config.learning_rate, clip_norm=self.config.clip_norm,
+            num_training_steps=num_training_steps, eval_every=eval_every,
+            checkpoint_every=checkpoint_every, seed=seed, progress=progress)
+        self.metadata.update(
+            training_data=training_data or (info or {}).get("input") or str(dataset_dir),
+            steps=metrics["step"],
+            train_metrics={k: v for k, v in metrics.items()
+                           if k not in ("step", "seconds") and not k.startswith("eval_")},
+            eval_metrics={k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")},
+            examples=(info or {}).get("examples"))
+        self.save_bundle(pathlib.Path(run_dir) / f"{self.config.name}.mzb")
+        return metrics
+
+    def save_bundle(self, path, description=None):
+        metadata = dict(self.metadata)
+        metadata.setdefault("description", description or self.config.description)
+        metadata["saved"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        return bundles.save_model_bundle(path, family=self.family, config=self.config,
+                                         codec=self.codec, model=self.model, metadata=metadata)
+
+    # -- generation -----------------------------------------------------------------------
+
+    def primer_ids(self, primer):
+        """Subclasses: (ids int32 [P], context dict for decoding) from the user's primer:
+        None, a list of events, a MIDI path or NoteSequence, or the CLI's
+        {"primer_melody" | "primer_drums" | "primer_midi": text}."""
+        raise NotImplementedError
+
+    def to_note_sequence(self, ids, context, qpm):
+        raise NotImplementedError
+
+    def generate(self, num_outputs=1, num_steps=128, *, primer=None, temperature=1.0,
+                 beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None):
+        """`num_outputs` NoteSequences of `num_steps` steps each (primer included, as in
+        Magenta), sampled as one batch inside one compiled loop."""
+        import tensorflow as tf
+
+        from musiczoo import sampling
+        from musiczoo.models.events_rnn import tf_inputs
+
+        if num_outputs < 1:
+            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        ids, context = self.primer_ids(primer)
+        if num_steps <= len(ids):
+            raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
+                             f"({len(ids)} steps): it counts the primer too")
+        primer_batch = tf.constant(np.tile(np.asarray(ids, np.int32), (num_outputs, 1)))
+        generated, log_likelihood = sampling.sample(
+            self.model.step, self.model.initial_state(num_outputs),
+            tf_inputs.make_input_fn(self.codec), tf_inputs.make_resolve_fn(self.codec),
+            primer_batch, num_steps - len(ids), temperature=temperature, seed=seed,
+            beam_size=beam_size, branch_factor=branch_factor,
+            steps_per_iteration=steps_per_iteration)
+        qpm = qpm or context.get("qpm") or 120.0
+        sequences = []
+        for row, score in zip(generated.numpy(), log_likelihood.numpy()):
+            sequence = self.to_note_sequence(row, context, qpm)
+            sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
+            sequences.append(sequence)
+        return sequences
+
+    def generate_to_midi(self, output_dir, num_outputs=10, **options):
+        """Writes each generated sequence as <config>_<n>.mid; returns the paths."""
+        options = {k: v for k, v in options.items() if v is not None}
+        primer = {k: options.pop(k) for k in ("primer_melody", "primer_drums", "primer_midi")
+                  if k in options}
+        if len(primer) > 1:
+            raise ValueError(f"give one primer, not {', '.join(sorted(primer))}")
+        sequences = self.generate(num_outputs, primer=primer or None, **options)
+        output_dir = pathlib.Path(output_dir)
+        paths = []
+        for n, sequence in enumerate(sequences, 1):
+            path = output_dir / f"{self.config.name}_{n:03d}.mid"
+            io.write_midi(sequence, path)
+            paths.append(path)
+        return paths

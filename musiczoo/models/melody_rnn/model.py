@@ -1,0 +1,46 @@
+"""Melody RNN (Magenta's basic_rnn, mono_rnn, lookback_rnn, attention_rnn) on the shared
+events-RNN core: melody primers, squashing into the config's range, MIDI out."""
+import numpy as np
+
+from musiczoo.models.events_rnn import primers
+from musiczoo.models.events_rnn.family import EventsRNN
+from musiczoo.pipelines import melodies
+
+DEFAULT_PRIMER = [60]  # middle C, as Magenta's melody_rnn_generate
+
+
+class MelodyRNN(EventsRNN):
+    family = "melody_rnn"
+
+    def primer_ids(self, primer):
+        config = self.config
+        kind, value = primers.unpack(primer, ("melody",))
+        if kind == "midi":
+            quantized = primers.quantized_primer(primers.read_primer_sequence(value),
+                                                 config.steps_per_quarter)
+            found = melodies.extract_melodies(quantized, min_bars=0, min_unique_pitches=1,
+                                              gap_bars=float("inf"))
+            if not found:
+                raise primers.PrimerError("the primer has no melody (drums only, or silent)")
+            events = max(found, key=len).events
+            # Transposed into the model's range, and the output transposed back (Magenta).
+            events, shift = melodies.squash(events, config.min_note, config.max_note,
+                                            config.transpose_to_key)
+            context = {"shift": -shift, "qpm": quantized.qpm}
+        else:
+            events = np.asarray(value if kind else DEFAULT_PRIMER)
+            bad = events[(events < -2) | ((events >= 0) & ((events < config.min_note) |
+                                                           (events >= config.max_note)))]
+            if len(bad):
+                raise primers.PrimerError(
+                    f"primer event {int(bad[0])} is outside {config.name}'s range: pitches "
+                    f"{config.min_note}..{config.max_note - 1}, -1 (note off), -2 (no event)")
+            context = {"shift": 0}
+        return self.codec.events_to_ids(events).astype(np.int32), context
+
+    def to_note_sequence(self, ids, context, qpm):
+        events = self.codec.ids_to_events(ids)
+        if context.get("shift"):
+            events = melodies.transpose_events(events, context["shift"])
+        return melodies.melody_to_note_sequence(events, self.config.steps_per_quarter, qpm)
+
