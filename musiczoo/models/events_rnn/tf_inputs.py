@@ -145,7 +145,7 @@ def _key_melody_fn(codec):
 
         # Attack survives NOTE_OFF (note_seq clears it on NO_EVENT only).
         changed = prefix.last_index(tf.not_equal(ids, note_off))
-        attack = tf.logical_and(changed >= -1, prefix.at(changed) < note_range)
+        attack = tf.logical_and(changed >= 0, prefix.at(changed) < note_range)
 
         # The last three distinct pitches: a = the latest note, b = the latest note unlike
         # a, c = the latest unlike both. This equals the codec's run/streak bookkeeping.
