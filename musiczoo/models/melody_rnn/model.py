@@ -28,7 +28,12 @@ class MelodyRNN(EventsRNN):
                                             config.transpose_to_key)
             context = {"shift": -shift, "qpm": quantized.qpm}
         else:
-            events = np.asarray(value if kind else DEFAULT_PRIMER)
+            value = value if kind else DEFAULT_PRIMER
+            if not all(isinstance(e, (int, np.integer)) for e in value):
+                raise primers.PrimerError(
+                    f"melody primers take one event per step (pitch, -1 note off, -2 no "
+                    f"event); got {value!r}: chords are polyphonic, use --primer_midi")
+            events = np.asarray(value)
             bad = events[(events < -2) | ((events >= 0) & ((events < config.min_note) |
                                                            (events >= config.max_note)))]
             if len(bad):
