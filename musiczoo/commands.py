@@ -25,7 +25,7 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     from musiczoo.pipelines import corpora, dataset
 
     _, cfg = resolve_config(config, model, hparams)
-    sequences, total, description = corpora.resolve_input(input)
+    sequences, total, description = corpora.resolve_inputs(input)
     return dataset.create_dataset(
         cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
         progress=progress, config_name=cfg.name, input_description=description,

@@ -103,7 +103,7 @@ def _masked_metrics(tf, logits, labels, lengths, no_event_id):
 
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
                 learning_rate, clip_norm, num_training_steps, eval_every=200, checkpoint_every=100,
-                summary_every=20, seed=None, progress=True):
+                summary_every=20, seed=None, progress=True, max_length=None):
     """Trains `model` (inputs [B, T, D] -> logits) to `num_training_steps` total steps,
     resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict."""
     import keras
@@ -118,7 +118,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     if step:
         log.info("resuming %s from step %d", run_dir, step)
     train_data = iter(tfrecord.make_input_fn(files["training"], input_size, batch_size,
-                                             shuffle=True, repeat=True, seed=seed))
+                                             shuffle=True, repeat=True, seed=seed,
+                                             max_length=max_length))
     writers = {mode: tf.summary.create_file_writer(str(run_dir / mode)) for mode in ("train", "eval")}
 
     @tf.function(reduce_retracing=True)

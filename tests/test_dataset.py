@@ -164,3 +164,14 @@ def test_tempo_and_meter_changes_split_into_two_melodies(tmp_path):
     lengths = sorted(len(labels) for _, labels in tfrecord.read_examples(
         result.paths["training"], 38))
     assert lengths == [10 * 12 - 1, 10 * 16 - 1]   # 3/4 bars are 12 steps, 4/4 bars 16
+
+
+def test_several_inputs_joined_by_commas(music_folder, tmp_path):
+    from musiczoo import commands
+    other = tmp_path / "other"
+    other.mkdir()
+    write_drum_midi(other / "more_drums.mid", bars=9)
+    result = commands.create_dataset("drum_kit", f"{music_folder},{other}", tmp_path / "out",
+                                     eval_ratio=0.0, progress=False)
+    assert result.counts["training"] == 2
+    assert result.stats["files_failed_not_midi"] == 1 and result.stats["files_read"] == 14

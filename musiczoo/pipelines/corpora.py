@@ -278,9 +278,21 @@ class Corpus:
     check: object = None  # () -> None, raises when the corpus cannot be read yet
 
 
+def bach_soprano(stats=None):
+    """The soprano line (instrument 0) of every chorale: the chorale melodies."""
+    for chorale in bach_chorales(stats):
+        soprano = [note for note in chorale.notes if note.instrument == 0]
+        del chorale.notes[:]
+        chorale.notes.extend(soprano)
+        chorale.id += "#soprano"
+        yield chorale
+
+
 CORPORA = {c.name: c for c in (
     Corpus("bach_chorales", "404 four-part Bach chorales (music21's MusicXML); instruments "
            "0-3 = soprano, alto, tenor, bass", MUSIC21_LICENCE, 404, bach_chorales),
+    Corpus("bach_soprano", "the soprano lines of the 404 chorales (the chorale melodies)",
+           MUSIC21_LICENCE, 404, bach_soprano),
     Corpus("folk_melodies", "10,351 folk melodies, Essen collection + O'Neill's 1850 (music21's "
            "ABC; the first use reads them once, ~5 minutes)",
            MUSIC21_LICENCE + "; Essen: non-commercial use only", 10351, folk_melodies),
@@ -297,6 +309,25 @@ def list_corpora():
                   "tfds:groove/2bar-midionly or tfds:groove/2bar-midionly@validation "
                   "(needs internet the first time). Licence: the dataset's own"))
     return lines
+
+
+def resolve_inputs(spec):
+    """`resolve_input` for one spec or several joined by commas (read one after another)."""
+    specs = [part.strip() for part in str(spec).split(",") if part.strip()]
+    if len(specs) == 1:
+        return resolve_input(specs[0])
+    resolved = [resolve_input(part) for part in specs]
+    merged = Sequences(lambda stats: (s for seqs, _, _ in resolved for s in _counted(seqs, stats)),
+                       spec)
+    counts = [count for _, count, _ in resolved]
+    total = sum(counts) if all(c is not None for c in counts) else None
+    return merged, total, " + ".join(text for _, _, text in resolved)
+
+
+def _counted(sequences, stats):
+    yield from sequences
+    stats.merge(sequences.stats)
+    sequences.stats = Stats()
 
 
 def resolve_input(spec):

@@ -86,7 +86,15 @@ def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
     def parse(record):
         inputs, labels = parse_sequence_example(record, input_size)
         if max_length:
-            inputs, labels = inputs[:max_length], labels[:max_length]
+            # Training sees a random window of long examples (every part of a piece over
+            # time, at a fraction of the cost of whole 512-step sequences); eval the head.
+            length = tf.shape(labels)[0]
+            start = 0
+            if shuffle:
+                start = tf.random.uniform([], 0, tf.maximum(length - max_length, 0) + 1,
+                                          dtype=tf.int32, seed=seed)
+            inputs = inputs[start:start + max_length]
+            labels = labels[start:start + max_length]
         return inputs, labels, tf.shape(labels)[0]
 
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -8,9 +8,9 @@ from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
 common.define_model_flags(bundle=False)
-flags.DEFINE_string("input", None, "A corpus name (bach_chorales, folk_melodies, mma_grooves, "
-                    "tfds:NAME), a folder of MIDI/MusicXML/ABC, a NoteSequence .tfrecord or "
-                    "one music file.")
+flags.DEFINE_string("input", None, "A corpus name (bach_chorales, bach_soprano, folk_melodies, "
+                    "mma_grooves, tfds:NAME), a folder of MIDI/MusicXML/ABC, a NoteSequence "
+                    ".tfrecord or one music file; several joined by commas.")
 flags.DEFINE_string("output_dir", None, "Where training_*.tfrecord, eval_*.tfrecord and "
                     "dataset.json are written.")
 flags.DEFINE_float("eval_ratio", 0.1, "Fraction of sequences (by id) held out for eval.")

@@ -14,6 +14,11 @@ flags.DEFINE_string("run_dir", None, "Checkpoints, TensorBoard logs and the fina
                     "here; an existing run resumes from its last checkpoint.")
 flags.DEFINE_integer("num_training_steps", 1000, "Total training steps (resumed runs count "
                      "the steps already done).")
+flags.DEFINE_integer("max_length", None, "Train on random windows of at most this many "
+                     "steps (much faster on long examples); eval uses whole examples' heads.")
+flags.DEFINE_integer("eval_every", 200, "Evaluate on the eval set every N steps (0: never).")
+flags.DEFINE_integer("checkpoint_every", 100, "Write a checkpoint every N steps.")
+flags.DEFINE_integer("seed", None, "Shuffling seed.")
 flags.mark_flags_as_required(["dataset", "run_dir"])
 
 
@@ -21,7 +26,9 @@ def main():
     from musiczoo import commands
     result = commands.train(FLAGS.dataset, FLAGS.run_dir, config=FLAGS.config,
                             model=FLAGS.model, hparams=FLAGS.hparams, bundle=FLAGS.bundle,
-                            num_training_steps=FLAGS.num_training_steps)
+                            num_training_steps=FLAGS.num_training_steps,
+                            max_length=FLAGS.max_length, eval_every=FLAGS.eval_every,
+                            checkpoint_every=FLAGS.checkpoint_every, seed=FLAGS.seed)
     print(result)
     return 0
 

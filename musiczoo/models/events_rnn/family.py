@@ -49,7 +49,7 @@ class EventsRNN:
 
     def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
               checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None):
+              training_data=None, max_length=None):
         """Trains to `num_training_steps` (resuming from run_dir), then writes
         run_dir/<config>.mzb with the eval metrics. Returns the metrics dict."""
         from musiczoo import training
@@ -64,7 +64,8 @@ class EventsRNN:
             batch_size=batch_size or self.config.batch_size,
             learning_rate=self.config.learning_rate, clip_norm=self.config.clip_norm,
             num_training_steps=num_training_steps, eval_every=eval_every,
-            checkpoint_every=checkpoint_every, seed=seed, progress=progress)
+            checkpoint_every=checkpoint_every, seed=seed, progress=progress,
+            max_length=max_length)
         self.metadata.update(
             training_data=training_data or (info or {}).get("input") or str(dataset_dir),
             steps=metrics["step"],
@@ -109,9 +110,12 @@ class EventsRNN:
             raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
                              f"({len(ids)} steps): it counts the primer too")
         primer_batch = tf.constant(np.tile(np.asarray(ids, np.int32), (num_outputs, 1)))
+        if not hasattr(self, "_codec_fns"):
+            # Built once per model: sampling caches its compiled loop by these callables.
+            self._codec_fns = (tf_inputs.make_input_fn(self.codec),
+                               tf_inputs.make_resolve_fn(self.codec))
         generated, log_likelihood = sampling.sample(
-            self.model.step, self.model.initial_state(num_outputs),
-            tf_inputs.make_input_fn(self.codec), tf_inputs.make_resolve_fn(self.codec),
+            self.model.step, self.model.initial_state(num_outputs), *self._codec_fns,
             primer_batch, num_steps - len(ids), temperature=temperature, seed=seed,
             beam_size=beam_size, branch_factor=branch_factor,
             steps_per_iteration=steps_per_iteration)
