@@ -1,14 +1,15 @@
-"""Sampling speed: musiczoo's compiled loop vs a per-step eager loop, side by side.
+"""Sampling speed: musiczoo's compiled generator vs a per-step Python loop, side by side.
 
-Model: a 2-layer LSTM(128) step as one Keras functional model (basic_rnn's shape: 38 one-hot
-classes in and out), random weights. Task: 8 sequences of 128 new steps after a 1-event
-primer, temperature 1. Compiled: `musiczoo.sampling.sample` (primer feed + sampling in one
-tf.function). Step-wise: what Magenta's generators did, one Keras `model(...)` call per step
-from Python, then the draw. Both draw with the same stateless (seed, step) op, so their ids
-must be identical, which is checked. Alternating repeats, best time of each; tracing is
-excluded (one warm-up call each). The last line printed is one JSON object.
+Model: a shipped melody bundle (default `basic_rnn`). Task: 8 sequences of 128 new steps
+after a 1-event primer, temperature 1. Compiled: `musiczoo.sampling.sample` with the
+bundle's model step and codec inputs (primer feed + sampling in one tf.function), as
+`generate` runs it. Step-wise: what Magenta's generators did: one call of the same Keras
+model per step from Python, the codec's numpy input computed in Python each step, then
+the draw. Both draw with the same stateless (seed, step) op, so their ids must be
+identical, which is checked. Alternating repeats, best time of each; tracing excluded
+(one warm-up call each). The last line printed is one JSON object.
 
-    python benchmarks/sampling_loop_bench.py [--repeats=5] [--threads=2]
+    python benchmarks/sampling_bench.py [--bundle=basic_rnn] [--repeats=5] [--threads=2]
 """
 import argparse
 import json
@@ -23,26 +24,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import musiczoo  # noqa: E402
 from musiczoo import sampling  # noqa: E402
-
-CLASSES, UNITS, LAYERS = 38, 128, 2
-
-
-def build_step_model():
-    import keras
-    keras.utils.set_random_seed(0)
-    x = keras.Input((CLASSES,))
-    states = [keras.Input((UNITS,)) for _ in range(2 * LAYERS)]
-    output, new_states = x, []
-    for layer in range(LAYERS):
-        output, (h, c) = keras.layers.LSTMCell(UNITS)(output, states[2 * layer:2 * layer + 2])
-        new_states += [h, c]
-    logits = keras.layers.Dense(CLASSES)(output)
-    return keras.Model([x] + states, [logits] + new_states)
-
+from musiczoo.models.events_rnn import tf_inputs  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--bundle", default="basic_rnn")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
@@ -51,38 +39,36 @@ def main():
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    model = build_step_model()
-    primer = np.random.default_rng(0).integers(0, CLASSES, size=(args.batch, 1)).astype(np.int32)
-    zeros = [tf.zeros([args.batch, UNITS]) for _ in range(2 * LAYERS)]
+    loaded = musiczoo.load_bundle(args.bundle)
+    model, codec = loaded.model, loaded.codec
+    primer = np.full((args.batch, 1), codec.events_to_ids([60])[0], np.int32)
     seed = 1234
-
-    # Made once, so every call reuses the compiled loop (a fresh lambda would retrace).
-    def step_fn(inputs, state):
-        logits, *new_state = model([inputs] + list(state))
-        return logits, new_state
-
-    def input_fn(history, length):
-        return tf.one_hot(history[:, length - 1], CLASSES)
-
-    def resolve_fn(labels, history, length):
-        return labels
+    # Made once, so every call reuses the compiled loop (a fresh closure would retrace).
+    input_fn, resolve_fn = tf_inputs.make_input_fn(codec), tf_inputs.make_resolve_fn(codec)
 
     def compiled():
-        ids, ll = sampling.sample(step_fn, zeros, input_fn, resolve_fn, primer, args.steps,
-                                  seed=seed)
+        ids, ll = sampling.sample(model.step, model.initial_state(args.batch), input_fn,
+                                  resolve_fn, primer, args.steps, seed=seed)
         return ids.numpy(), ll.numpy()
 
     def stepwise():
-        state, history = list(zeros), [primer[:, 0]]
+        state, history = model.initial_state(args.batch), [primer[:, 0]]
         ll = np.zeros(args.batch, np.float32)
-        logits, *state = model([tf.one_hot(primer[:, 0], CLASSES)] + state)
+        rows = [[int(primer[b, 0])] for b in range(args.batch)]
+        inputs = np.stack([codec.inputs_from_ids(r)[-1] for r in rows])
+        logits, state = model.step(inputs, state)
         for step in range(args.steps):
             labels = tf.random.stateless_categorical(logits, 1, tf.constant([seed, step], tf.int64),
                                                      dtype=tf.int32)[:, 0]
             ll += tf.gather(tf.nn.log_softmax(logits), labels, batch_dims=1).numpy()
-            history.append(labels.numpy())
+            ids = [int(codec.resolve_label(int(l), r)) if hasattr(codec, "resolve_label")
+                   else int(l) for l, r in zip(labels.numpy(), rows)]
+            for r, i in zip(rows, ids):
+                r.append(i)
+            history.append(np.array(ids, np.int32))
             if step < args.steps - 1:
-                logits, *state = model([tf.one_hot(labels, CLASSES)] + state)
+                inputs = np.stack([codec.inputs_from_ids(r)[-1] for r in rows])
+                logits, state = model.step(inputs, state)
         return np.stack(history, axis=1), ll
 
     outputs = {"compiled": compiled(), "stepwise": stepwise()}  # warm-up (and tracing)
@@ -95,7 +81,7 @@ def main():
     best = {name: min(values) for name, values in times.items()}
     identical = bool(np.array_equal(outputs["compiled"][0], outputs["stepwise"][0]))
     result = {
-        "model": f"{LAYERS}x LSTM({UNITS}), {CLASSES} classes", "batch": args.batch,
+        "bundle": args.bundle, "config": loaded.config.name, "batch": args.batch,
         "steps": args.steps, "primer_length": 1, "threads": args.threads,
         "repeats": args.repeats, "tensorflow": tf.__version__,
         # A step = one loop iteration producing one event for each of the `batch` rows.
