@@ -1,4 +1,5 @@
 """musiczoo: a maintained model zoo for symbolic music on TensorFlow 2 / Keras 3."""
+import glob
 import pathlib
 import re
 
@@ -20,6 +21,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["musiczoo", "musiczoo.*"]),
     include_package_data=True,
+    # Shipped bundles, for non-editable installs (musiczoo.bundles looks there too).
+    data_files=[("share/musiczoo/bundles", sorted(glob.glob("bundles/*.mzb")))],
     install_requires=[
         "tensorflow>=2.16",  # Keras 3
         "tensorboard>=2.16",  # training summaries (TF 2.21 no longer pulls it in)

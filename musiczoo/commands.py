@@ -29,7 +29,7 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     return dataset.create_dataset(
         cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
         progress=progress, config_name=cfg.name, input_description=description,
-        stats=sequences.stats)
+        stats=sequences.stats, input_spec=str(input))
 
 
 def _model_for(config=None, model=None, hparams=None, bundle=None):

@@ -96,7 +96,7 @@ class _ModeWriter:
 
 def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
                    batch_size=256, progress=True, config_name=None, input_description=None,
-                   stats=None):
+                   stats=None, input_spec=None):
     """Runs `sequences` (an iterable of NoteSequence protos) through `spec` into
     `output_dir`/{training,eval}_<kind>.tfrecord plus dataset.json; returns DatasetResult.
 
@@ -136,6 +136,7 @@ def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
     bar.finish(extra=f"{counts['training']} training + {counts['eval']} eval examples")
     info = {
         "config": config_name, "kind": kind, "input": input_description,
+        "input_spec": input_spec,
         "eval_ratio": eval_ratio, "codec": spec.codec.get_config(),
         "input_size": spec.codec.input_size, "num_classes": spec.codec.num_classes,
         "files": {mode: paths[mode].name for mode in MODES}, "examples": counts,

@@ -1,0 +1,32 @@
+"""The pretrained bundles in bundles/: valid, small, documented, and they make music."""
+import pathlib
+
+import pytest
+
+import musiczoo
+from musiczoo import bundle, registry
+
+BUNDLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "bundles").glob("*.mzb"))
+BUILD = (pathlib.Path(__file__).resolve().parent.parent / "BUILD.md").read_text()
+
+
+def test_bundles_are_shipped():
+    names = {path.stem for path in BUNDLES}
+    assert {"basic_rnn", "drum_kit_rnn"} <= names
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=[p.stem for p in BUNDLES])
+def test_bundle_is_valid_small_and_documented(path):
+    contents = bundle.read_bundle(path, registry.families())
+    assert path.stat().st_size < 20 * 2 ** 20
+    meta = contents.metadata
+    assert meta["training_data"] and meta["steps"] > 0
+    assert {"loss", "accuracy"} <= set(meta["eval_metrics"])
+    assert f"bundles/{path.name}" in BUILD          # BUILD.md says how to rebuild it
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=[p.stem for p in BUNDLES])
+def test_bundle_generates(path):
+    model = musiczoo.load_bundle(path.stem)
+    sequences = model.generate(2, 64, seed=0)
+    assert all(len(s.notes) > 4 for s in sequences)
