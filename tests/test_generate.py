@@ -62,8 +62,10 @@ def test_beam_search_and_temperature(melody_bundle):
     beams = model.generate(4, 48, seed=1, beam_size=4, branch_factor=2, steps_per_iteration=4)
     score = lambda seqs: np.mean([float(s.sequence_metadata.title.split()[-1][:-1]) for s in seqs])
     assert score(beams) > score(plain)
+    # Near-greedy: the tempered distribution is sharp, so the chosen events' tempered
+    # log-likelihood is far closer to 0 than plain sampling's.
     cold = model.generate(4, 48, seed=1, temperature=0.05)
-    assert len({tuple(n.pitch for n in s.notes) for s in cold}) <= 2   # nearly greedy
+    assert score(cold) > score(plain) / 2
 
 
 def test_primer_midi_is_continued_in_its_key(melody_bundle, tmp_path):
