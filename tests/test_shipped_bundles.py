@@ -12,7 +12,7 @@ BUILD = (pathlib.Path(__file__).resolve().parent.parent / "BUILD.md").read_text(
 
 def test_bundles_are_shipped():
     names = {path.stem for path in BUNDLES}
-    assert {"basic_rnn", "drum_kit_rnn"} <= names
+    assert {"basic_rnn", "lookback_rnn", "attention_rnn", "drum_kit_rnn"} <= names
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=[p.stem for p in BUNDLES])
