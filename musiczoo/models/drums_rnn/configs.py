@@ -2,6 +2,7 @@
 import dataclasses
 
 from musiczoo import registry
+from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES, ONE_DRUM_PITCHES, MultiDrumCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.dataset import DataSpec
@@ -9,25 +10,16 @@ from musiczoo.pipelines.extractors import DrumExtractor
 
 
 @dataclasses.dataclass(frozen=True)
-class DrumsRNNConfig:
-    """One Drums RNN configuration; flags map one to one onto these fields."""
-    name: str
-    description: str = ""
+class DrumsRNNConfig(EventsRNNConfig):
+    """One Drums RNN configuration (plus the shared events-RNN fields, with drum_kit's
+    defaults: 3 x 256, attention over 32 steps, clip norm 3)."""
+    layer_sizes: tuple = (256, 256, 256)
+    attn_length: int = 32
+    clip_norm: float = 3.0
     # "one_hot": plain classes (one_drum); "lookback": binary step counters (drum_kit).
     encoding: str = "lookback"
     drum_type_pitches: tuple = DEFAULT_DRUM_TYPE_PITCHES
     binary_counter_bits: int = 6
-    steps_per_quarter: int = 4
-    layer_sizes: tuple = (256, 256, 256)
-    dropout_rate: float = 0.5
-    attn_length: int = 32
-    clip_norm: float = 3.0
-    learning_rate: float = 0.001
-    batch_size: int = 128
-    # Data (Magenta's DrumsExtractor settings in drums_rnn_pipeline).
-    min_bars: int = 7
-    max_steps: int = 512
-    gap_bars: float = 1.0
 
     def __post_init__(self):
         if self.encoding not in ("one_hot", "lookback"):

@@ -3,6 +3,7 @@ import dataclasses
 from typing import Optional
 
 from musiczoo import registry
+from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
@@ -11,30 +12,15 @@ from musiczoo.pipelines.extractors import MelodyExtractor
 
 
 @dataclasses.dataclass(frozen=True)
-class MelodyRNNConfig:
-    """One Melody RNN configuration. Flags map one to one onto these fields
-    (`--hparams=layer_sizes=[256,256],learning_rate=0.01`)."""
-    name: str
-    description: str = ""
+class MelodyRNNConfig(EventsRNNConfig):
+    """One Melody RNN configuration (plus the shared events-RNN fields)."""
     # "one_hot" (basic_rnn, mono_rnn), "lookback" (lookback_rnn) or "key" (attention_rnn:
     # Magenta's KeyMelodyEncoderDecoder).
     encoding: str = "one_hot"
     min_note: int = 48
     max_note: int = 84
     transpose_to_key: Optional[int] = 0
-    steps_per_quarter: int = 4
-    # Model (Magenta's HParams; dropout_rate = 1 - dropout_keep_prob).
-    layer_sizes: tuple = (128, 128)
-    dropout_rate: float = 0.5
-    attn_length: int = 0
-    clip_norm: float = 5.0
-    learning_rate: float = 0.001
-    batch_size: int = 128
-    # Data (Magenta's MelodyExtractor settings in melody_rnn_pipeline).
-    min_bars: int = 7
-    max_steps: int = 512
     min_unique_pitches: int = 5
-    gap_bars: float = 1.0
 
     def __post_init__(self):
         if self.encoding not in ("one_hot", "lookback", "key"):
