@@ -1,7 +1,5 @@
 """Generation from trained bundles: MIDI out, seeds, beam search, primers, clear errors."""
 import shutil
-import subprocess
-import sys
 
 import note_seq
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 import musiczoo
 from musiczoo import commands, registry
 from musiczoo.models.events_rnn.primers import PrimerError
-from tests.test_cli import ROOT, run_script
+from tests.test_cli import run_script
 from tests.test_dataset import write_drum_midi
 
 

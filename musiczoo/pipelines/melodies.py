@@ -39,9 +39,6 @@ class Melody:
     def end_step(self):
         return self.start_step + len(self.events)
 
-    def pitches(self):
-        return self.events[self.events >= 0]
-
 
 _BIG = np.int64(1) << 40  # key = group * _BIG + step orders notes by group, then step
 

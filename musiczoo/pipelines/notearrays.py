@@ -227,14 +227,7 @@ def split_on_time_changes(arrays, stats=None):
     Identical in outcome to note_seq.sequences_lib.split_note_sequence_on_time_changes
     (with skip_splits_inside_notes=False): notes crossing a split are cut at it.
     """
-    split_times = _split_times(arrays)
-    if len(split_times) < 2:
-        if stats is not None:
-            stats.count("sequences_discarded_empty")
-        return []
-    if stats is not None and len(split_times) > 2:
-        stats.count("sequences_split_on_time_changes", len(split_times) - 2)
-    return extract_parts(arrays, split_times)
+    return _split_at(arrays, _split_times(arrays), stats, "sequences_split_on_time_changes")
 
 
 def split_every(arrays, hop_size_seconds, stats=None):
@@ -248,12 +241,17 @@ def split_every(arrays, hop_size_seconds, stats=None):
     times = [0.0] + list(np.arange(hop_size_seconds, arrays.total_time, hop_size_seconds))
     if arrays.total_time > times[-1]:
         times.append(arrays.total_time)
+    return _split_at(arrays, times, stats, "sequences_split_by_length")
+
+
+def _split_at(arrays, times, stats, counter):
+    """extract_parts, counting an empty sequence or the number of cuts made."""
     if len(times) < 2:
         if stats is not None:
             stats.count("sequences_discarded_empty")
         return []
     if stats is not None and len(times) > 2:
-        stats.count("sequences_split_by_length", len(times) - 2)
+        stats.count(counter, len(times) - 2)
     return extract_parts(arrays, times)
 
 
@@ -278,50 +276,66 @@ def _single_value(events, default, describe, reason):
     return first_value
 
 
+def timing(time_signatures, tempos):
+    """(numerator, denominator, qpm) of a sequence with one meter and tempo, checked as
+    note_seq's quantizer checks it; QuantizeError (multiple_time_signatures,
+    multiple_tempos, bad_time_signature) otherwise."""
+    if len(time_signatures) == 1 and time_signatures[0][0] == 0.0:  # the common case
+        numerator, denominator = time_signatures[0][1], time_signatures[0][2]
+    else:
+        numerator, denominator = _single_value(
+            time_signatures, (4, 4), lambda v: f"{v[0]}/{v[1]}", "multiple_time_signatures")
+    if len(tempos) == 1 and tempos[0][0] == 0.0:
+        qpm = tempos[0][1]
+    else:
+        (qpm,) = _single_value(tempos, (DEFAULT_QPM,), lambda v: f"{v[0]:.1f} qpm",
+                               "multiple_tempos")
+    if denominator <= 0 or denominator & (denominator - 1):
+        raise QuantizeError("bad_time_signature",
+                            f"denominator is not a power of 2: {numerator}/{denominator}")
+    if numerator == 0:
+        raise QuantizeError("bad_time_signature", f"numerator is 0: {numerator}/{denominator}")
+    return numerator, denominator, qpm
+
+
+def quantize_steps(start_time, end_time, steps_per_second):
+    """(start_step, end_step) as note_seq quantizes notes: round at the cutoff, a note
+    never shorter than one step. `steps_per_second` may be one value per note."""
+    start_step = _quantize_to_step(start_time, steps_per_second)
+    end_step = _quantize_to_step(end_time, steps_per_second)
+    end_step += end_step == start_step
+    return start_step, end_step
+
+
+def _quantized(arrays, rate, **changes):
+    """`arrays` quantized at `rate` steps per second, with `changes` to its fields."""
+    start_step, end_step = quantize_steps(arrays.start_time, arrays.end_time, rate)
+    if len(start_step) and (start_step.min() < 0 or end_step.min() < 0):
+        raise QuantizeError("negative_time", "a note starts or ends at a negative time")
+    total = int(_quantize_to_step(np.float64(arrays.total_time), rate))
+    if len(end_step):
+        total = max(total, int(end_step.max()))
+    return dataclasses.replace(arrays, start_step=start_step, end_step=end_step,
+                               total_steps=total, **changes)
+
+
 def quantize(arrays, steps_per_quarter):
     """Relative (metrical) quantization, identical to note_seq.quantize_note_sequence.
 
     Raises QuantizeError (reasons: multiple_time_signatures, multiple_tempos,
     bad_time_signature, negative_time) where note_seq would raise.
     """
-    numerator, denominator = _single_value(
-        arrays.time_signatures, (4, 4), lambda v: f"{v[0]}/{v[1]}", "multiple_time_signatures")
-    (qpm,) = _single_value(arrays.tempos, (DEFAULT_QPM,), lambda v: f"{v[0]:.1f} qpm",
-                           "multiple_tempos")
-    if denominator <= 0 or denominator & (denominator - 1):
-        raise QuantizeError("bad_time_signature",
-                            f"denominator is not a power of 2: {numerator}/{denominator}")
-    if numerator == 0:
-        raise QuantizeError("bad_time_signature", f"numerator is 0: {numerator}/{denominator}")
+    numerator, denominator, qpm = timing(arrays.time_signatures, arrays.tempos)
     steps_per_second = steps_per_quarter * qpm / 60.0
-    start_step = _quantize_to_step(arrays.start_time, steps_per_second)
-    end_step = _quantize_to_step(arrays.end_time, steps_per_second)
-    end_step = np.where(end_step == start_step, end_step + 1, end_step)
-    if len(start_step) and (start_step.min() < 0 or end_step.min() < 0):
-        raise QuantizeError("negative_time", "a note starts or ends at a negative time")
-    total = int(_quantize_to_step(np.float64(arrays.total_time), steps_per_second))
-    if len(end_step):
-        total = max(total, int(end_step.max()))
-    return dataclasses.replace(
-        arrays, start_step=start_step, end_step=end_step,
-        steps_per_quarter=steps_per_quarter, steps_per_second=steps_per_second,
-        total_steps=total,
-        time_signatures=[(0.0, numerator, denominator)], tempos=[(0.0, qpm)])
+    return _quantized(arrays, steps_per_second, steps_per_quarter=steps_per_quarter,
+                      steps_per_second=steps_per_second,
+                      time_signatures=[(0.0, numerator, denominator)], tempos=[(0.0, qpm)])
 
 
 def quantize_absolute(arrays, steps_per_second):
     """Absolute quantization (steps per second, for performances), as note_seq does it."""
-    start_step = _quantize_to_step(arrays.start_time, steps_per_second)
-    end_step = _quantize_to_step(arrays.end_time, steps_per_second)
-    end_step = np.where(end_step == start_step, end_step + 1, end_step)
-    if len(start_step) and (start_step.min() < 0 or end_step.min() < 0):
-        raise QuantizeError("negative_time", "a note starts or ends at a negative time")
-    total = int(_quantize_to_step(np.float64(arrays.total_time), steps_per_second))
-    if len(end_step):
-        total = max(total, int(end_step.max()))
-    return dataclasses.replace(arrays, start_step=start_step, end_step=end_step,
-                               steps_per_quarter=None, steps_per_second=float(steps_per_second),
-                               total_steps=total)
+    return _quantized(arrays, steps_per_second, steps_per_quarter=None,
+                      steps_per_second=float(steps_per_second))
 
 
 def transpose(arrays, semitones, min_pitch=0, max_pitch=127):

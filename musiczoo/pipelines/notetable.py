@@ -35,23 +35,6 @@ class NoteTable:
     steps_per_quarter: int
 
 
-def _part_timing(time_sigs, tempos):
-    """(numerator, denominator, qpm) of one split part, checked as note_seq's quantizer does."""
-    if len(time_sigs) == 1 and time_sigs[0][0] == 0.0:
-        numerator, denominator = time_sigs[0][1], time_sigs[0][2]
-    else:
-        numerator, denominator = notearrays._single_value(
-            time_sigs, (4, 4), lambda v: f"{v[0]}/{v[1]}", "multiple_time_signatures")
-    if len(tempos) == 1 and tempos[0][0] == 0.0:
-        qpm = tempos[0][1]
-    else:
-        (qpm,) = notearrays._single_value(tempos, (notearrays.DEFAULT_QPM,),
-                                          lambda v: f"{v[0]:.1f} qpm", "multiple_tempos")
-    if denominator <= 0 or denominator & (denominator - 1) or numerator == 0:
-        raise QuantizeError("bad_time_signature", f"bad time signature {numerator}/{denominator}")
-    return numerator, denominator, qpm
-
-
 def build(sequences, steps_per_quarter, stats=None):
     """Splits on time changes and quantizes `sequences` (NoteArrays, unquantized).
 
@@ -76,7 +59,7 @@ def build(sequences, steps_per_quarter, stats=None):
         first_part = len(part_sequence)
         for k in range(len(split_times) - 1):
             try:
-                numerator, denominator, qpm = _part_timing(time_sigs[k], tempos[k])
+                numerator, denominator, qpm = notearrays.timing(time_sigs[k], tempos[k])
                 valid = True
             except QuantizeError as error:
                 valid = False
@@ -111,13 +94,11 @@ def build(sequences, steps_per_quarter, stats=None):
     begin = np.asarray(part_begin, np.float64)[part]
     end_limit = np.asarray(part_end, np.float64)[part]
     sps = np.asarray(part_sps, np.float64)[part]
-    # Same float operations as note_seq: shift, clip at the part's end, scale, round
-    # (int(x + 0.5) truncates toward zero; negative results are rejected below).
+    # Same float operations as note_seq: shift, clip at the part's end, then quantize
+    # (negative results are rejected below).
     rel_start = cat("start_time", np.float64)[keep] - begin
     rel_end = np.minimum(cat("end_time", np.float64)[keep], end_limit) - begin
-    start_step = np.trunc(rel_start * sps + 0.5).astype(np.int64)
-    end_step = np.trunc(rel_end * sps + 0.5).astype(np.int64)
-    end_step += end_step == start_step
+    start_step, end_step = notearrays.quantize_steps(rel_start, rel_end, sps)
     negative = (start_step < 0) | (end_step < 0)
     if negative.any():
         bad = np.unique(part[negative])

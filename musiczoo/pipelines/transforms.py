@@ -21,10 +21,6 @@ def compose(*transforms):
     return run
 
 
-def split_on_time_changes(arrays, stats):
-    return notearrays.split_on_time_changes(arrays, stats)
-
-
 def split_by_length(max_seconds):
     """Cuts a sequence into pieces of `max_seconds` (note_seq's split_note_sequence)."""
     def run(arrays, stats):
