@@ -103,9 +103,15 @@ def _masked_metrics(tf, logits, labels, lengths, no_event_id):
 
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
                 learning_rate, clip_norm, num_training_steps, eval_every=200, checkpoint_every=100,
-                summary_every=20, seed=None, progress=True, max_length=None):
+                summary_every=20, seed=None, progress=True, max_length=None, metrics_fn=None,
+                shuffle_buffer=2048):
     """Trains `model` (inputs [B, T, D] -> logits) to `num_training_steps` total steps,
-    resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict."""
+    resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict.
+
+    `learning_rate` may be a Keras LearningRateSchedule. `metrics_fn(inputs, lengths,
+    labels, training, step)` replaces the next-event cross-entropy for models with their own
+    objective (MusicVAE); it returns a dict with at least "loss" (minimised) and "weight"
+    (what eval averages over), plus "nll_per_step" when perplexity should be reported."""
     import keras
     import tensorflow as tf
 
@@ -119,35 +125,42 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
         log.info("resuming %s from step %d", run_dir, step)
     train_data = iter(tfrecord.make_input_fn(files["training"], input_size, batch_size,
                                              shuffle=True, repeat=True, seed=seed,
-                                             max_length=max_length))
+                                             max_length=max_length,
+                                             shuffle_buffer=shuffle_buffer))
     writers = {mode: tf.summary.create_file_writer(str(run_dir / mode)) for mode in ("train", "eval")}
+
+    if metrics_fn is None:
+        def metrics_fn(inputs, lengths, labels, training, step):
+            return _masked_metrics(tf, model(inputs, training=training), labels, lengths,
+                                   no_event_id)
 
     @tf.function(reduce_retracing=True)
     def train_step(inputs, lengths, labels):
         with tf.GradientTape() as tape:
-            logits = model(inputs, training=True)
-            metrics = _masked_metrics(tf, logits, labels, lengths, no_event_id)
+            metrics = metrics_fn(inputs, lengths, labels, True, optimizer.iterations)
         grads = tape.gradient(metrics["loss"], model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return metrics
 
     @tf.function(reduce_retracing=True)
     def eval_step(inputs, lengths, labels):
-        return _masked_metrics(tf, model(inputs, training=False), labels, lengths, no_event_id)
+        return metrics_fn(inputs, lengths, labels, False, optimizer.iterations)
 
     def evaluate():
         if "eval" not in files:
             return {}
-        totals, weight = {"loss": 0.0, "accuracy": 0.0, "event_accuracy": 0.0}, 0.0
+        totals, weight = {}, 0.0
         for (inputs, lengths), labels in tfrecord.make_input_fn(
                 files["eval"], input_size, batch_size, shuffle=False):
             metrics = eval_step(inputs, lengths, labels)
             w = float(metrics["weight"])
-            for key in totals:
-                totals[key] += float(metrics[key]) * w
+            for key, value in metrics.items():
+                if key != "weight":
+                    totals[key] = totals.get(key, 0.0) + float(value) * w
             weight += w
         result = {f"eval_{k}": v / max(weight, 1.0) for k, v in totals.items()}
-        result["eval_perplexity"] = float(np.exp(result["eval_loss"]))
+        result["eval_perplexity"] = float(np.exp(result.get("eval_nll_per_step",
+                                                            result["eval_loss"])))
         return result
 
     bar = Progress("training", total=num_training_steps - step, unit="steps", enabled=progress)
@@ -160,7 +173,7 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
         bar.update(extra=f"step {step} loss {float(metrics['loss']):.3f}")
         if step % summary_every == 0 or step == num_training_steps:
             history = {k: float(v) for k, v in metrics.items() if k != "weight"}
-            history["perplexity"] = float(np.exp(history["loss"]))
+            history["perplexity"] = float(np.exp(history.get("nll_per_step", history["loss"])))
             with writers["train"].as_default():
                 for key, value in history.items():
                     tf.summary.scalar(key, value, step=step)

@@ -10,7 +10,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("bundle", None, "Bundle name (see bundles/) or path to a .mzb file.")
 flags.DEFINE_string("output_dir", None, "Where the MIDI files are written.")
 flags.DEFINE_integer("num_outputs", 10, "How many pieces to generate (one batch).")
-flags.DEFINE_integer("num_steps", 128, "Length of each piece in model steps.")
+flags.DEFINE_integer("num_steps", None, "Length of each piece in model steps (RNNs: default "
+                     "128; MusicVAE: its window, 32 or 256).")
 flags.DEFINE_string("primer_melody", None, 'Melody primer, e.g. "[60, -2, 62]" '
                     "(pitch, -1 note off, -2 no event).")
 flags.DEFINE_string("primer_drums", None, 'Drum primer, e.g. "[(36, 42), (), (42,)]".')

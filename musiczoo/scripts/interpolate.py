@@ -14,7 +14,10 @@ flags.DEFINE_string("input_midi_2", None, "End of the path.")
 flags.DEFINE_string("output_dir", None, "Where the MIDI files are written.")
 flags.DEFINE_integer("num_outputs", 5, "Steps on the path, ends included.")
 flags.DEFINE_float("temperature", 0.5, "Decoder temperature.")
-flags.DEFINE_integer("seed", None, "Random seed.")
+flags.DEFINE_integer("seed", None, "Random seed: the same seed gives the same output.")
+flags.DEFINE_string("select", "first", "Which window of a longer input to encode: first, "
+                    "longest (the longest melody/track's first), or bar=N (the one starting at "
+                    "bar N).")
 flags.mark_flags_as_required(["bundle", "input_midi_1", "input_midi_2", "output_dir"])
 
 
@@ -22,7 +25,8 @@ def main():
     from musiczoo import commands
     paths = commands.interpolate(FLAGS.bundle, FLAGS.input_midi_1, FLAGS.input_midi_2,
                                  FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
-                                 temperature=FLAGS.temperature, seed=FLAGS.seed)
+                                 temperature=FLAGS.temperature, seed=FLAGS.seed,
+                                 select=FLAGS.select)
     for path in paths:
         print(path)
     return 0

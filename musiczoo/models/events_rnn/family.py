@@ -2,26 +2,21 @@
 and batched generation in one compiled loop. A family subclass only says how primers
 become event ids and how generated ids become a NoteSequence.
 """
-import datetime
 import pathlib
 
 import numpy as np
 
-from musiczoo import bundles, runtime
+from musiczoo import runtime
+from musiczoo.models.base import BundledModel
 from musiczoo.pipelines import io
 
+DEFAULT_NUM_STEPS = 128
 
-class EventsRNN:
+
+class EventsRNN(BundledModel):
     """A trained (or trainable) events RNN: `config`, `codec`, Keras `model`, `metadata`."""
 
-    family = None              # registry name, set by subclasses
     capabilities = ("generate",)
-
-    def __init__(self, config, model=None, metadata=None):
-        self.config = config
-        self.codec = config.codec()
-        self.metadata = dict(metadata or {})
-        self.model = model or self.build_model()
 
     def build_model(self):
         runtime.configure_threads()
@@ -29,21 +24,6 @@ class EventsRNN:
         return EventsRNNModel(self.codec.input_size, self.codec.num_classes,
                               self.config.layer_sizes, self.config.dropout_rate,
                               self.config.attn_length, name=self.family)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(config)
-
-    @classmethod
-    def from_bundle(cls, contents, path="<bundle>"):
-        config, codec = bundles.model_parts(contents)
-        instance = cls(config, metadata=contents.metadata)
-        if codec != instance.codec:
-            raise ValueError(f"{path}: the bundle's codec {codec!r} differs from what its config "
-                             f"builds ({instance.codec!r})")
-        bundles.restore_weights(instance.model, contents, path)
-        instance.bundle_path = pathlib.Path(path)
-        return instance
 
     # -- training -------------------------------------------------------------------------
 
@@ -53,11 +33,7 @@ class EventsRNN:
         """Trains to `num_training_steps` (resuming from run_dir), then writes
         run_dir/<config>.mzb with the eval metrics. Returns the metrics dict."""
         from musiczoo import training
-        _, info = training.dataset_files(dataset_dir)
-        if info and info.get("codec") != self.codec.get_config():
-            raise ValueError(f"{dataset_dir} was built for {info.get('config')} "
-                             f"({info.get('codec')}); this model's codec is {self.codec!r}: "
-                             f"rebuild it with --config={self.config.name}")
+        info = self.check_dataset(dataset_dir)
         metrics = training.train_model(
             self.model, dataset_dir, run_dir, input_size=self.codec.input_size,
             no_event_id=int(self.codec.default_id),
@@ -66,22 +42,9 @@ class EventsRNN:
             num_training_steps=num_training_steps, eval_every=eval_every,
             checkpoint_every=checkpoint_every, seed=seed, progress=progress,
             max_length=max_length)
-        self.metadata.update(
-            training_data=training_data or (info or {}).get("input") or str(dataset_dir),
-            steps=metrics["step"],
-            train_metrics={k: v for k, v in metrics.items()
-                           if k not in ("step", "seconds") and not k.startswith("eval_")},
-            eval_metrics={k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")},
-            examples=(info or {}).get("examples"))
+        self.record_training(metrics, info, dataset_dir, training_data)
         self.save_bundle(pathlib.Path(run_dir) / f"{self.config.name}.mzb")
         return metrics
-
-    def save_bundle(self, path, description=None):
-        metadata = dict(self.metadata)
-        metadata.setdefault("description", description or self.config.description)
-        metadata["saved"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        return bundles.save_model_bundle(path, family=self.family, config=self.config,
-                                         codec=self.codec, model=self.model, metadata=metadata)
 
     # -- generation -----------------------------------------------------------------------
 
@@ -94,7 +57,7 @@ class EventsRNN:
     def to_note_sequence(self, ids, context, qpm):
         raise NotImplementedError
 
-    def generate(self, num_outputs=1, num_steps=128, *, primer=None, temperature=1.0,
+    def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
                  beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None):
         """`num_outputs` NoteSequences of `num_steps` steps each (primer included, as in
         Magenta), sampled as one batch inside one compiled loop."""
@@ -106,6 +69,7 @@ class EventsRNN:
         if num_outputs < 1:
             raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
         ids, context = self.primer_ids(primer)
+        num_steps = num_steps or DEFAULT_NUM_STEPS
         if num_steps <= len(ids):
             raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
                              f"({len(ids)} steps): it counts the primer too")

@@ -1,0 +1,1 @@
+from musiczoo.models.music_vae import configs  # noqa: F401

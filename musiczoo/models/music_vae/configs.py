@@ -1,0 +1,105 @@
+"""MusicVAE configs under Magenta's names and meanings (music_vae/configs.py).
+
+Field names follow Magenta's HParams (enc_rnn_size, dec_rnn_size, z_size, free_bits,
+max_beta, beta_rate, sampling_schedule, sampling_rate, learning_rate, decay_rate,
+min_learning_rate, grad_clip), so a Magenta user's `--hparams` carry over.
+"""
+import dataclasses
+
+from musiczoo import registry
+from musiczoo.pipelines.codecs.drums import MultiDrumCodec
+from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
+from musiczoo.pipelines.dataset import DataSpec
+from musiczoo.pipelines.windows import PIANO_MAX, PIANO_MIN, IdsCodec, WindowExtractor
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicVAEConfig:
+    """One MusicVAE configuration. `conductor_rnn_size` non-empty makes the decoder
+    hierarchical (one conductor output per bar, Magenta's HierarchicalLstmDecoder)."""
+    name: str
+    description: str = ""
+    representation: str = "melody"        # "melody" (90 classes) or "drums" (512 classes)
+    slice_bars: int = 2
+    steps_per_quarter: int = 4
+    max_bars: int = 100                   # long tracks are truncated before slicing
+    z_size: int = 256
+    enc_rnn_size: tuple = (512,)
+    dec_rnn_size: tuple = (256, 256)
+    conductor_rnn_size: tuple = ()
+    free_bits: float = 0.0
+    max_beta: float = 0.2
+    beta_rate: float = 0.0                # beta = (1 - beta_rate**step) * max_beta
+    sampling_schedule: str = "constant"   # "constant" | "inverse_sigmoid" | "exponential"
+    sampling_rate: float = 0.0
+    learning_rate: float = 0.001
+    decay_rate: float = 0.9999
+    min_learning_rate: float = 0.00001
+    grad_clip: float = 1.0
+    batch_size: int = 512
+    transpose_range: int = 0              # training-time transposition, +-semitones (melody)
+
+    def __post_init__(self):
+        if self.representation not in ("melody", "drums"):
+            raise ValueError(f"{self.name}: representation must be melody or drums, "
+                             f"got {self.representation!r}")
+        if self.sampling_schedule not in ("constant", "inverse_sigmoid", "exponential"):
+            raise ValueError(f"{self.name}: sampling_schedule must be constant, "
+                             f"inverse_sigmoid or exponential, got {self.sampling_schedule!r}")
+        if self.sampling_schedule == "inverse_sigmoid" and self.sampling_rate < 1:
+            raise ValueError(f"{self.name}: inverse_sigmoid needs sampling_rate >= 1")
+        if self.slice_bars < 1 or self.z_size < 1 or not self.enc_rnn_size \
+                or not self.dec_rnn_size:
+            raise ValueError(f"{self.name}: slice_bars, z_size and the RNN sizes must be set")
+        if self.representation == "drums" and self.transpose_range:
+            raise ValueError(f"{self.name}: drums cannot be transposed (transpose_range=0)")
+
+    @property
+    def steps_per_bar(self):
+        return 4 * self.steps_per_quarter
+
+    @property
+    def max_seq_len(self):
+        return self.slice_bars * self.steps_per_bar
+
+    @property
+    def hierarchical(self):
+        return bool(self.conductor_rnn_size)
+
+    def event_codec(self):
+        if self.representation == "melody":
+            return MelodyOneHotCodec(PIANO_MIN, PIANO_MAX)
+        return MultiDrumCodec()
+
+    def codec(self):
+        return IdsCodec(self.event_codec())
+
+    def extractor(self):
+        return WindowExtractor(self.representation, self.slice_bars, self.steps_per_quarter,
+                               self.max_bars)
+
+    def data_spec(self):
+        return DataSpec(extractor=self.extractor(), codec=self.codec())
+
+
+registry.register_family(
+    "music_vae", MusicVAEConfig,
+    "Variational autoencoder over 2- and 16-bar melodies and drum loops (Magenta's MusicVAE).",
+    model_path="musiczoo.models.music_vae.model:MusicVAE")
+
+for _config in (
+    MusicVAEConfig(
+        "cat-mel_2bar_small", "2-bar melodies: BiLSTM encoder, categorical LSTM decoder.",
+        beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000,
+        transpose_range=5),
+    MusicVAEConfig(
+        "cat-drums_2bar_small", "2-bar drum loops (9-piece kit, 512 classes).",
+        representation="drums", free_bits=48, sampling_schedule="inverse_sigmoid",
+        sampling_rate=1000),
+    MusicVAEConfig(
+        "hierdec-mel_16bar", "16-bar melodies: BiLSTM encoder, conductor over bars, "
+        "LSTM decoder per bar.", slice_bars=16, z_size=512, enc_rnn_size=(2048, 2048),
+        dec_rnn_size=(1024, 1024), conductor_rnn_size=(1024, 1024), free_bits=256,
+        beta_rate=0.99999, transpose_range=5),
+):
+    registry.register_config("music_vae", _config)

@@ -1,0 +1,240 @@
+"""MusicVAE (Magenta's cat-mel_2bar_small, cat-drums_2bar_small, hierdec-mel_16bar):
+train, sample from the prior, encode, decode, and interpolate between two inputs.
+
+    vae = musiczoo.load_bundle("cat-mel_2bar_small")
+    z, mu, sigma = vae.encode([melody_a, melody_b])       # event arrays, files or NoteSequences
+    sequences = vae.decode(z, temperature=0.5, seed=1)
+    path = vae.interpolate("a.mid", "b.mid", num_steps=5)
+
+Decoding runs the whole batch through one compiled sampling loop (musiczoo.sampling).
+"""
+import pathlib
+
+import numpy as np
+
+from musiczoo import runtime
+from musiczoo.models.base import BundledModel
+from musiczoo.models.music_vae import inputs
+from musiczoo.pipelines import drums, io, melodies
+
+DEFAULT_QPM = 120.0
+SHUFFLE_BUFFER = 1 << 17
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between vectors a and b (linear when they are parallel)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-8:
+        return (1.0 - t) * a + t * b
+    return (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+class MusicVAE(BundledModel):
+    family = "music_vae"
+    capabilities = ("generate", "encode", "decode", "interpolate")
+
+    def build_model(self):
+        runtime.configure_threads()
+        from musiczoo.models.music_vae.network import MusicVAENetwork
+        return MusicVAENetwork(self.config, self.codec.num_classes, name=self.family)
+
+    @property
+    def window_steps(self):
+        return self.config.max_seq_len
+
+    # -- training -------------------------------------------------------------------------
+
+    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
+              checkpoint_every=100, batch_size=None, seed=None, progress=True,
+              training_data=None, max_length=None):
+        """Trains to `num_training_steps` (resuming from run_dir) on a create_dataset folder
+        of this config's windows, then writes run_dir/<config>.mzb. Returns the metrics."""
+        from musiczoo import training
+        from musiczoo.models.music_vae import network
+        if max_length:
+            raise ValueError("max_length does not apply to MusicVAE: it trains on whole "
+                             f"{self.window_steps}-step windows")
+        info = self.check_dataset(dataset_dir)
+        config = self.config
+        metrics = training.train_model(
+            self.model, dataset_dir, run_dir, input_size=self.codec.input_size,
+            no_event_id=int(self.codec.default_id),
+            batch_size=batch_size or config.batch_size,
+            learning_rate=network.DecayingLearningRate(
+                config.learning_rate, config.decay_rate, config.min_learning_rate),
+            clip_norm=config.grad_clip, num_training_steps=num_training_steps,
+            eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
+            progress=progress, metrics_fn=network.make_metrics_fn(self.model, config),
+            # Windows are small and a dataset lists them piece by piece, corpus by corpus:
+            # shuffle across (nearly) all of them, not a 2,048-window stretch of one corpus.
+            shuffle_buffer=SHUFFLE_BUFFER)
+        self.record_training(metrics, info, dataset_dir, training_data)
+        self.save_bundle(pathlib.Path(run_dir) / f"{config.name}.mzb")
+        return metrics
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def window_ids(self, items, select="first"):
+        """int32 [N, T] class ids from event arrays, MIDI/MusicXML/ABC paths or
+        NoteSequences (a file gives the window `select` picks)."""
+        rows = []
+        for n, item in enumerate(items):
+            if isinstance(item, (str, pathlib.Path)) or hasattr(item, "notes"):
+                item, _ = inputs.choose_window(item, self.config, select)
+            try:
+                ids = self.codec.events_to_ids(item)
+            except ValueError as error:
+                raise inputs.InputError(f"input {n}: {error}") from None
+            if len(ids) != self.window_steps:
+                raise inputs.InputError(
+                    f"input {n} is {len(ids)} steps long; {self.config.name} takes exactly "
+                    f"{self.window_steps} ({self.config.slice_bars} bars of "
+                    f"{self.config.steps_per_bar} steps)")
+            rows.append(np.asarray(ids, np.int32))
+        if not rows:
+            raise inputs.InputError("nothing to encode: give at least one input")
+        return np.stack(rows)
+
+    def encode(self, items, select="first", seed=None):
+        """(z, mu, sigma) numpy [N, z_size]: z drawn from the posterior N(mu, sigma)."""
+        import tensorflow as tf
+        mu, sigma = self.model.encode(tf.constant(self.window_ids(items, select)))
+        mu, sigma = mu.numpy(), sigma.numpy()
+        noise = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
+        return mu + sigma * noise, mu, sigma
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def decode_ids(self, z, temperature=1.0, seed=None, top_k=0):
+        """Class ids int32 [N, T] decoded from latent vectors [N, z_size], one compiled loop
+        for the whole batch (top_k=1: greedy)."""
+        import tensorflow as tf
+
+        from musiczoo import sampling
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.config.z_size:
+            raise ValueError(f"z must be [N, {self.config.z_size}], got shape {z.shape}")
+        decoder = self.model.decoder
+        if not hasattr(self, "_step_fns"):
+            classes = self.codec.num_classes
+
+            def input_fn(history, length):
+                # The start symbol `classes` one-hots to zeros: step 0 sees no event.
+                return tf.one_hot(history[:, length - 1], classes)
+
+            def resolve_fn(labels, history, length):
+                return labels
+
+            self._step_fns = (decoder.step, input_fn, resolve_fn)
+        step_fn, input_fn, resolve_fn = self._step_fns
+        start = tf.fill([len(z), 1], self.codec.num_classes)
+        ids, _ = sampling.sample(step_fn, decoder.initial_sampling_state(tf.constant(z)),
+                                 input_fn, resolve_fn, start, self.window_steps,
+                                 temperature=temperature, top_k=top_k, seed=seed)
+        return ids.numpy()[:, 1:]
+
+    def to_note_sequence(self, ids, qpm=DEFAULT_QPM):
+        events = self.codec.ids_to_events(ids)
+        steps = self.config.steps_per_quarter
+        if self.config.representation == "melody":
+            return melodies.melody_to_note_sequence(events, steps, qpm)
+        track = drums.DrumTrack(list(events), steps_per_bar=self.config.steps_per_bar,
+                                steps_per_quarter=steps)
+        return drums.drum_track_to_note_sequence(track, qpm=qpm)
+
+    def decode(self, z, temperature=1.0, seed=None, top_k=0, qpm=DEFAULT_QPM):
+        """NoteSequences decoded from latent vectors [N, z_size]."""
+        return [self.to_note_sequence(row, qpm)
+                for row in self.decode_ids(z, temperature, seed, top_k)]
+
+    def sample(self, num_outputs=1, temperature=1.0, seed=None, qpm=DEFAULT_QPM):
+        """Sequences decoded from z ~ N(0, I) (seeded: same seed, same output)."""
+        if num_outputs < 1:
+            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((num_outputs, self.config.z_size)).astype(np.float32)
+        decode_seed = None if seed is None else int(rng.integers(2 ** 62))
+        return self.decode(z, temperature, decode_seed, qpm=qpm)
+
+    def generate(self, num_outputs=1, num_steps=None, *, temperature=1.0, seed=None,
+                 qpm=DEFAULT_QPM):
+        """The common family verb: `sample` (num_steps is the window, or None)."""
+        if num_steps not in (None, self.window_steps):
+            raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
+                             f"({self.config.slice_bars} bars); got num_steps={num_steps}")
+        return self.sample(num_outputs, temperature, seed, qpm)
+
+    def interpolation_path(self, start, end, num_steps=5, select="first"):
+        """Latent vectors [num_steps, z_size]: slerp between the two inputs' posterior means
+        (Magenta interpolates between mu), ends included."""
+        if num_steps < 2:
+            raise ValueError(f"an interpolation needs at least 2 steps (its ends), got {num_steps}")
+        _, mu, _ = self.encode([start, end], select)
+        return np.stack([slerp(mu[0], mu[1], t)
+                         for t in np.linspace(0.0, 1.0, num_steps)]).astype(np.float32)
+
+    def interpolate(self, start, end, num_steps=5, temperature=0.5, seed=None, select="first",
+                    qpm=DEFAULT_QPM):
+        """The `num_steps` sequences along the path, reconstructions of the inputs at the
+        ends."""
+        z = self.interpolation_path(start, end, num_steps, select)
+        return self.decode(z, temperature, seed, qpm=qpm)
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def generate_to_midi(self, output_dir, num_outputs=10, temperature=1.0, seed=None,
+                         qpm=None, num_steps=None, beam_size=None, branch_factor=None,
+                         steps_per_iteration=None, **primer):
+        """musiczoo_generate for a VAE: samples from the prior, one MIDI file each."""
+        given = sorted(k for k, v in primer.items() if v is not None)
+        if given:
+            raise ValueError(f"{', '.join('--' + k for k in given)}: MusicVAE samples from its "
+                             "latent prior and takes no primer; to start from music, use "
+                             "musiczoo_interpolate (or vae.encode / vae.decode in Python)")
+        if {beam_size, branch_factor, steps_per_iteration} - {None, 1}:
+            raise ValueError("beam search does not apply to MusicVAE sampling")
+        sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
+                                  qpm=qpm or DEFAULT_QPM)
+        return _write_all(sequences, pathlib.Path(output_dir), self.config.name)
+
+    def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
+                            temperature=0.5, seed=None, select="first", qpm=None):
+        """Writes each step of the path as <config>_interp_<n>.mid and all of them, one
+        after the other, as <config>_interp_all.mid; returns the paths."""
+        sequences = self.interpolate(input_midi_1, input_midi_2, num_outputs, temperature,
+                                     seed, select, qpm or DEFAULT_QPM)
+        output_dir = pathlib.Path(output_dir)
+        paths = _write_all(sequences, output_dir, f"{self.config.name}_interp")
+        whole = concatenate(sequences, self.window_steps, self.config.steps_per_quarter)
+        whole_path = output_dir / f"{self.config.name}_interp_all.mid"
+        io.write_midi(whole, whole_path)
+        return paths + [whole_path]
+
+
+def _write_all(sequences, output_dir, stem):
+    paths = []
+    for n, sequence in enumerate(sequences, 1):
+        path = output_dir / f"{stem}_{n:03d}.mid"
+        io.write_midi(sequence, path)
+        paths.append(path)
+    return paths
+
+
+def concatenate(sequences, window_steps, steps_per_quarter):
+    """One NoteSequence playing `sequences` back to back, each taking one window."""
+    from note_seq.protobuf import music_pb2
+    whole = music_pb2.NoteSequence()
+    whole.CopyFrom(sequences[0])
+    del whole.notes[:]
+    qpm = sequences[0].tempos[0].qpm if sequences[0].tempos else DEFAULT_QPM
+    seconds = window_steps / steps_per_quarter * 60.0 / qpm
+    for n, sequence in enumerate(sequences):
+        for note in sequence.notes:
+            copy = whole.notes.add()
+            copy.CopyFrom(note)
+            copy.start_time += n * seconds
+            copy.end_time += n * seconds
+    whole.total_time = len(sequences) * seconds
+    return whole
