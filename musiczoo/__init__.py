@@ -6,6 +6,7 @@ The public API is small and importing it is cheap (TensorFlow loads on first use
     musiczoo.list_bundles()
     musiczoo.create_dataset("basic_rnn", "bach_chorales", "/tmp/basic_rnn")
     model = musiczoo.load_bundle("attention_rnn")
+    vae = musiczoo.load_bundle("cat-mel_2bar_small")   # + encode / decode / interpolate
 """
 import warnings
 
