@@ -226,3 +226,23 @@ def test_interpolate_script_explains_a_drum_file_in_one_line(trained, tmp_path):
     assert errors == [f"musiczoo_interpolate: error: {beats}: the file holds only drums "
                       "(32 drum notes); cat-mel_2bar_small is a melody model (a drums model "
                       "such as cat-drums_2bar_small takes this file)"]
+
+
+def test_hierarchical_config_trains_on_real_windows(tmp_path, chorale_paths):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in chorale_paths[:30]:
+        shutil.copy(path, folder)
+    hparams = TINY_HIER                                   # 4 bars, conductor over bars
+    data = commands.create_dataset("hierdec-mel_16bar", str(folder), tmp_path / "ds",
+                                   hparams=hparams, eval_ratio=0.2, progress=False)
+    assert data.counts["training"] > 20
+    first = commands.train(tmp_path / "ds", tmp_path / "run", config="hierdec-mel_16bar",
+                           hparams=hparams, num_training_steps=1, eval_every=1, progress=False)
+    later = commands.train(tmp_path / "ds", tmp_path / "run", config="hierdec-mel_16bar",
+                           hparams=hparams, num_training_steps=40, eval_every=40,
+                           progress=False)
+    assert later["eval_nll_per_step"] < first["eval_nll_per_step"]
+    vae = musiczoo.load_bundle(tmp_path / "run" / "hierdec-mel_16bar.mzb")
+    assert vae.config.hierarchical and vae.window_steps == 64
+    assert vae.decode_ids(np.zeros((2, 6), np.float32), seed=1).shape == (2, 64)
