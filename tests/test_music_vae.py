@@ -1,7 +1,6 @@
 """MusicVAE: data windows, objective pieces, a tiny config trained on real chorales,
 encode/decode/interpolate, seeds, the CLI, and the errors users meet."""
 import math
-import pathlib
 import shutil
 
 import numpy as np
