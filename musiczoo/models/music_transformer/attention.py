@@ -32,10 +32,13 @@ def skewed_relative_logits(q, embeddings):
     shape = tf.shape(q)
     batch, heads, length = shape[0], shape[1], shape[2]
     rel = embeddings_for_length(embeddings, length)                   # [H, L, D]
-    qe = tf.einsum("bhld,hmd->bhlm", q, rel)                          # column m: distance m-(L-1)
-    padded = tf.pad(qe, [[0, 0], [0, 0], [0, 0], [1, 0]])             # [B, H, L, L + 1]
-    skewed = tf.reshape(padded, [batch, heads, length + 1, length])
-    return skewed[:, :, 1:, :]
+    # One expression, so each [B, H, L, L] intermediate is freed as soon as the next op
+    # has consumed it (named variables would keep them all alive to the end, in eager).
+    # Q E^T, column m = distance m - (L - 1); pad a column on the left -> [B, H, L, L + 1];
+    # read as [L + 1, L] and drop the first row: row i, column j = distance j - i.
+    return tf.reshape(
+        tf.pad(tf.einsum("bhld,hmd->bhlm", q, rel), [[0, 0], [0, 0], [0, 0], [1, 0]]),
+        [batch, heads, length + 1, length])[:, :, 1:, :]
 
 
 def naive_relative_logits(q, embeddings):
@@ -87,15 +90,17 @@ class RelativeSelfAttention(keras.layers.Layer):
 
     def call(self, x, training=False):
         q, k, v = tf.split(self.qkv(x), 3, axis=-1)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        # Scaling q (L x D) instead of the logits (L x L) saves one [B, H, L, L] tensor.
+        q = self.split_heads(q) * self.head_dim ** -0.5
+        k, v = self.split_heads(k), self.split_heads(v)
         relative = (skewed_relative_logits if self.relative == "skewed"
                     else naive_relative_logits)
-        logits = tf.matmul(q, k, transpose_b=True) + relative(q, self.relative_embeddings)
-        logits *= self.head_dim ** -0.5
         length = tf.shape(x)[1]
         causal = tf.linalg.band_part(tf.ones([length, length], tf.bool), -1, 0)
-        logits = tf.where(causal, logits, tf.constant(-1e9, logits.dtype))
+        logits = tf.where(causal, relative(q, self.relative_embeddings)
+                          + tf.matmul(q, k, transpose_b=True), tf.constant(-1e9, q.dtype))
         weights = self.dropout(tf.nn.softmax(logits, axis=-1), training=training)
+        del logits
         out = tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])
         shape = tf.shape(x)
         return self.output_dense(tf.reshape(out, [shape[0], shape[1], self.d_model]))
