@@ -61,24 +61,25 @@ def batches(array):
         yield array[start:start + BATCH]
 
 
-def reconstruction(vae, ids, seed):
+def posterior_means(vae, ids):
     import tensorflow as tf
+    return np.concatenate([vae.model.encode(tf.constant(c))[0].numpy() for c in batches(ids)])
+
+
+def reconstruction(vae, ids, mu, seed):
     teacher, greedy, sampled = [], [], []
-    for chunk in batches(ids):
-        mu, _ = vae.model.encode(tf.constant(chunk))
-        logits = vae.model.decoder(mu, tf.constant(chunk)).numpy()
+    for chunk, z in zip(batches(ids), batches(mu)):
+        logits = vae.model.decoder(z, chunk).numpy()
         teacher.append(logits.argmax(-1) == chunk)
-        greedy.append(vae.decode_ids(mu.numpy(), top_k=1, seed=seed) == chunk)
-        sampled.append(vae.decode_ids(mu.numpy(), temperature=1.0, seed=seed) == chunk)
+        greedy.append(vae.decode_ids(z, top_k=1, seed=seed) == chunk)
+        sampled.append(vae.decode_ids(z, temperature=1.0, seed=seed) == chunk)
     return tuple(float(np.concatenate(x).mean()) for x in (teacher, greedy, sampled))
 
 
-def interpolation(vae, ids, num_pairs, num_steps, seed):
-    import tensorflow as tf
+def interpolation(vae, ids, mu, num_pairs, num_steps, seed):
+    from musiczoo.models.music_vae.model import slerp
     rng = np.random.default_rng(seed)
     pairs = [rng.choice(len(ids), 2, replace=False) for _ in range(num_pairs)]
-    from musiczoo.models.music_vae.model import slerp
-    mu = np.concatenate([vae.model.encode(tf.constant(c))[0].numpy() for c in batches(ids)])
     ts = np.linspace(0.0, 1.0, num_steps)
     z = np.stack([slerp(mu[a], mu[b], t) for a, b in pairs for t in ts]).astype(np.float32)
     decoded = np.concatenate([vae.decode_ids(c, top_k=1, seed=seed) for c in batches(z)])
@@ -111,10 +112,11 @@ def main(argv=None):
     if args.max_windows:
         ids = ids[np.random.default_rng(args.seed).permutation(len(ids))[:args.max_windows]]
     print(f"{len(ids)} held-out windows from {source}")
-    teacher, greedy, sampled = reconstruction(vae, ids, args.seed)
+    mu = posterior_means(vae, ids)
+    teacher, greedy, sampled = reconstruction(vae, ids, mu, args.seed)
     print(f"per-step accuracy: teacher-forced {teacher:.4f}, sampled (greedy) {greedy:.4f}, "
           f"sampled (temperature 1) {sampled:.4f}")
-    interp = interpolation(vae, ids, args.num_pairs, args.num_steps, args.seed)
+    interp = interpolation(vae, ids, mu, args.num_pairs, args.num_steps, args.seed)
     print(f"interpolation over {args.num_pairs} pairs: Hamming distance from start "
           f"{interp['hamming_from_start']}, monotone steps {interp['monotone_fraction']:.2f}")
     result = {"bundle": str(args.bundle), "config": vae.config.name,

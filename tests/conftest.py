@@ -20,6 +20,21 @@ def chorale_paths():
 
 
 @pytest.fixture(scope="session")
+def chorale_folder(chorale_paths, tmp_path_factory):
+    """chorale_folder(n): a folder holding copies of the first n chorales (made once per n)."""
+    import shutil
+    made = {}
+
+    def make(count):
+        if count not in made:
+            folder = made[count] = tmp_path_factory.mktemp(f"chorales_{count}")
+            for path in chorale_paths[:count]:
+                shutil.copy(path, folder)
+        return made[count]
+    return make
+
+
+@pytest.fixture(scope="session")
 def chorales(chorale_paths):
     """30 chorales as NoteSequences (every 13th, to spread over the collection)."""
     import note_seq

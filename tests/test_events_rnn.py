@@ -1,7 +1,6 @@
 """Events-RNN core: step/sequence agreement, real training, resume (kill -9 too), bundles."""
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +17,8 @@ TINY = "layer_sizes=[32],batch_size=8"
 
 
 @pytest.fixture(scope="module")
-def melody_dataset(tmp_path_factory, chorale_paths):
-    folder = tmp_path_factory.mktemp("chorales")
-    for path in chorale_paths[:24]:
-        shutil.copy(path, folder)
+def melody_dataset(tmp_path_factory, chorale_folder):
+    folder = chorale_folder(24)
     out = tmp_path_factory.mktemp("basic_rnn_dataset")
     result = commands.create_dataset("basic_rnn", str(folder), out, eval_ratio=0.2,
                                      progress=False)

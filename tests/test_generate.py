@@ -1,5 +1,4 @@
 """Generation from trained bundles: MIDI out, seeds, beam search, primers, clear errors."""
-import shutil
 
 import note_seq
 import numpy as np
@@ -14,10 +13,8 @@ from tests.test_dataset import write_drum_midi
 
 
 @pytest.fixture(scope="module")
-def melody_bundle(tmp_path_factory, chorale_paths):
-    folder = tmp_path_factory.mktemp("chorales")
-    for path in chorale_paths[:16]:
-        shutil.copy(path, folder)
+def melody_bundle(tmp_path_factory, chorale_folder):
+    folder = chorale_folder(16)
     data = tmp_path_factory.mktemp("lookback_data")
     commands.create_dataset("lookback_rnn", str(folder), data, eval_ratio=0.0, progress=False)
     run = tmp_path_factory.mktemp("lookback_run")

@@ -1,7 +1,6 @@
 """MusicVAE: data windows, objective pieces, a tiny config trained on real chorales,
 encode/decode/interpolate, seeds, the CLI, and the errors users meet."""
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -34,10 +33,8 @@ def melody_file(path, pitches, step_seconds=0.125, drums=False, qpm=120.0):
 
 
 @pytest.fixture(scope="module")
-def vae_dataset(tmp_path_factory, chorale_paths):
-    folder = tmp_path_factory.mktemp("chorales")
-    for path in chorale_paths[:30]:
-        shutil.copy(path, folder)
+def vae_dataset(tmp_path_factory, chorale_folder):
+    folder = chorale_folder(30)
     out = tmp_path_factory.mktemp("vae_dataset")
     result = commands.create_dataset("cat-mel_2bar_small", str(folder), out, eval_ratio=0.2,
                                      progress=False)
@@ -227,11 +224,8 @@ def test_interpolate_script_explains_a_drum_file_in_one_line(trained, tmp_path):
                       "such as cat-drums_2bar_small takes this file)"]
 
 
-def test_hierarchical_config_trains_on_real_windows(tmp_path, chorale_paths):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for path in chorale_paths[:30]:
-        shutil.copy(path, folder)
+def test_hierarchical_config_trains_on_real_windows(tmp_path, chorale_folder):
+    folder = chorale_folder(30)
     hparams = TINY_HIER                                   # 4 bars, conductor over bars
     data = commands.create_dataset("hierdec-mel_16bar", str(folder), tmp_path / "ds",
                                    hparams=hparams, eval_ratio=0.2, progress=False)

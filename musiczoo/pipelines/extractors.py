@@ -37,7 +37,7 @@ class MelodyExtractor:
         return list(zip(sources.tolist(), batch.split(events)))
 
 
-def _quantized_parts(arrays, steps_per_quarter, stats):
+def quantized_parts(arrays, steps_per_quarter, stats):
     """Split on time changes and quantize each part, counting parts that cannot be."""
     for part in notearrays.split_on_time_changes(arrays, stats):
         try:
@@ -58,7 +58,7 @@ class DrumExtractor:
     def extract(self, sequences, stats):
         out = []
         for index, arrays in enumerate(sequences):
-            for part in _quantized_parts(arrays, self.steps_per_quarter, stats):
+            for part in quantized_parts(arrays, self.steps_per_quarter, stats):
                 for track in drums.extract_drum_tracks(
                         part, stats, min_bars=self.min_bars, max_steps_truncate=self.max_steps,
                         gap_bars=self.gap_bars):

@@ -190,6 +190,15 @@ def read_files(paths, stats=None, progress=True, root_dir=None):
     meter.finish(f"{stats['sequences_read']} sequences")
 
 
+def write_midi_files(sequences, output_dir, stem):
+    """Writes sequences as <output_dir>/<stem>_001.mid, _002.mid, ...; returns the paths."""
+    output_dir = pathlib.Path(output_dir)
+    paths = [output_dir / f"{stem}_{n:03d}.mid" for n in range(1, len(sequences) + 1)]
+    for sequence, path in zip(sequences, paths):
+        write_midi(sequence, path)
+    return paths
+
+
 def write_midi(sequence, path):
     """Writes a NoteSequence as a Standard MIDI File (parent folders are created)."""
     path = str(path)

@@ -11,8 +11,9 @@ import dataclasses
 
 import numpy as np
 
-from musiczoo.pipelines import drums, melodies, notearrays, notetable
+from musiczoo.pipelines import drums, melodies, notetable
 from musiczoo.pipelines.codecs.base import Codec, codec_from_config, register_codec
+from musiczoo.pipelines.extractors import quantized_parts
 
 # Magenta's OneHotMelodyConverter range: the 88 piano keys (90 classes with no-event/off).
 PIANO_MIN, PIANO_MAX = 21, 109
@@ -64,12 +65,7 @@ class WindowExtractor:
                     for m, (spb, e, start) in enumerate(zip(
                         batch.steps_per_bar, batch.split(events), batch.start_step))]
         found = []
-        for part in notearrays.split_on_time_changes(arrays, stats):
-            try:
-                part = notearrays.quantize(part, self.steps_per_quarter)
-            except notearrays.QuantizeError as error:
-                stats.count(f"sequences_discarded_because_{error.reason}")
-                continue
+        for part in quantized_parts(arrays, self.steps_per_quarter, stats):
             for track in drums.extract_drum_tracks(part, stats, min_bars=self.slice_bars,
                                                    gap_bars=self.gap_bars, pad_end=True):
                 spb = int(track.steps_per_bar)

@@ -99,10 +99,4 @@ class EventsRNN(BundledModel):
         if len(primer) > 1:
             raise ValueError(f"give one primer, not {', '.join(sorted(primer))}")
         sequences = self.generate(num_outputs, primer=primer or None, **options)
-        output_dir = pathlib.Path(output_dir)
-        paths = []
-        for n, sequence in enumerate(sequences, 1):
-            path = output_dir / f"{self.config.name}_{n:03d}.mid"
-            io.write_midi(sequence, path)
-            paths.append(path)
-        return paths
+        return io.write_midi_files(sequences, output_dir, self.config.name)

@@ -197,7 +197,7 @@ class MusicVAE(BundledModel):
             raise ValueError("beam search does not apply to MusicVAE sampling")
         sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
                                   qpm=qpm or DEFAULT_QPM)
-        return _write_all(sequences, pathlib.Path(output_dir), self.config.name)
+        return io.write_midi_files(sequences, output_dir, self.config.name)
 
     def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
                             temperature=0.5, seed=None, select="first", qpm=None):
@@ -206,20 +206,11 @@ class MusicVAE(BundledModel):
         sequences = self.interpolate(input_midi_1, input_midi_2, num_outputs, temperature,
                                      seed, select, qpm or DEFAULT_QPM)
         output_dir = pathlib.Path(output_dir)
-        paths = _write_all(sequences, output_dir, f"{self.config.name}_interp")
+        paths = io.write_midi_files(sequences, output_dir, f"{self.config.name}_interp")
         whole = concatenate(sequences, self.window_steps, self.config.steps_per_quarter)
         whole_path = output_dir / f"{self.config.name}_interp_all.mid"
         io.write_midi(whole, whole_path)
         return paths + [whole_path]
-
-
-def _write_all(sequences, output_dir, stem):
-    paths = []
-    for n, sequence in enumerate(sequences, 1):
-        path = output_dir / f"{stem}_{n:03d}.mid"
-        io.write_midi(sequence, path)
-        paths.append(path)
-    return paths
 
 
 def concatenate(sequences, window_steps, steps_per_quarter):
