@@ -104,14 +104,16 @@ def _masked_metrics(tf, logits, labels, lengths, no_event_id):
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
                 learning_rate, clip_norm, num_training_steps, eval_every=200, checkpoint_every=100,
                 summary_every=20, seed=None, progress=True, max_length=None, metrics_fn=None,
-                shuffle_buffer=2048):
+                shuffle_buffer=2048, eval_max_length=None):
     """Trains `model` (inputs [B, T, D] -> logits) to `num_training_steps` total steps,
     resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict.
 
     `learning_rate` may be a Keras LearningRateSchedule. `metrics_fn(inputs, lengths,
     labels, training, step)` replaces the next-event cross-entropy for models with their own
     objective (MusicVAE); it returns a dict with at least "loss" (minimised) and "weight"
-    (what eval averages over), plus "nll_per_step" when perplexity should be reported."""
+    (what eval averages over), plus "nll_per_step" when perplexity should be reported.
+    `eval_max_length` cuts eval examples into consecutive chunks of that many steps (all
+    of every example is scored, at most that much at a time)."""
     import keras
     import tensorflow as tf
 
@@ -151,7 +153,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
             return {}
         totals, weight = {}, 0.0
         for (inputs, lengths), labels in tfrecord.make_input_fn(
-                files["eval"], input_size, batch_size, shuffle=False):
+                files["eval"], input_size, batch_size, shuffle=False,
+                max_length=eval_max_length, chunks=bool(eval_max_length)):
             metrics = eval_step(inputs, lengths, labels)
             w = float(metrics["weight"])
             for key, value in metrics.items():

@@ -67,12 +67,15 @@ def read_examples(path, input_size):
 
 
 def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
-                  shuffle_buffer=2048, bucket_boundaries=None, seed=None, max_length=None):
+                  shuffle_buffer=2048, bucket_boundaries=None, seed=None, max_length=None,
+                  chunks=False):
     """tf.data of padded batches: ((inputs [B, T, D], lengths [B]), labels [B, T]).
 
     Padding is zeros with label 0 and is masked out by `lengths`. With
     `bucket_boundaries` (e.g. [64, 128, 256]) examples of similar length are batched
     together, which wastes less work on padding for corpora of mixed lengths.
+    `max_length` crops examples: a random window when shuffling, else the head; with
+    `chunks` every example becomes its consecutive `max_length`-step pieces instead.
     """
     tf = _tf()
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, bytes)) or
@@ -97,7 +100,18 @@ def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
             labels = labels[start:start + max_length]
         return inputs, labels, tf.shape(labels)[0]
 
-    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    def pieces(record):
+        inputs, labels = parse_sequence_example(record, input_size)
+        length = tf.shape(labels)[0]
+        starts = tf.range(0, length, max_length)
+        return tf.data.Dataset.from_tensor_slices(starts).map(
+            lambda s: (inputs[s:s + max_length], labels[s:s + max_length],
+                       tf.minimum(max_length, length - s)))
+
+    if chunks and max_length:
+        dataset = dataset.flat_map(pieces)
+    else:
+        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     shapes = ([None, input_size], [None], [])
     if bucket_boundaries:
         dataset = dataset.bucket_by_sequence_length(

@@ -1,2 +1,3 @@
-"""Music Transformer (in progress): relative self-attention with the skewing procedure.
-The family (configs, model, codecs, bundle) is not registered yet."""
+"""Music Transformer (Huang et al. 2018): relative self-attention with the skewing
+procedure, chorale-grid and performance-event codecs, key/value-cached sampling."""
+from musiczoo.models.music_transformer import configs  # noqa: F401

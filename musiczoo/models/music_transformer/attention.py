@@ -105,6 +105,22 @@ class RelativeSelfAttention(keras.layers.Layer):
         shape = tf.shape(x)
         return self.output_dense(tf.reshape(out, [shape[0], shape[1], self.d_model]))
 
+    def call_cached(self, x, cache_k, cache_v):
+        """One new position: x [B, 1, d_model] attends to the cached keys/values
+        [B, H, t, Dh] plus its own. Returns (out [B, 1, d_model], keys, values) with the
+        caches one position longer. Same result as `call` at that position."""
+        q, k, v = tf.split(self.qkv(x), 3, axis=-1)
+        q = self.split_heads(q) * self.head_dim ** -0.5            # [B, H, 1, Dh]
+        keys = tf.concat([cache_k, self.split_heads(k)], axis=2)    # [B, H, t + 1, Dh]
+        values = tf.concat([cache_v, self.split_heads(v)], axis=2)
+        # The query sits at the newest position: key j is at distance j - t, which is
+        # row j of the embeddings for length t + 1. Nothing to mask.
+        rel = embeddings_for_length(self.relative_embeddings, tf.shape(keys)[2])
+        logits = tf.matmul(q, keys, transpose_b=True) + tf.einsum("bhqd,hmd->bhqm", q, rel)
+        out = tf.matmul(tf.nn.softmax(logits, axis=-1), values)    # [B, H, 1, Dh]
+        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [tf.shape(x)[0], 1, self.d_model])
+        return self.output_dense(out), keys, values
+
     def get_config(self):
         config = super().get_config()
         config.update(d_model=self.d_model, num_heads=self.num_heads,

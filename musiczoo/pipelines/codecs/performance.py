@@ -87,6 +87,12 @@ class PerformanceCodec(Codec):
         lows = np.array([low for _, low, _ in self._ranges], np.int64)[which]
         return np.stack([types, ids - self._offsets[which] + lows], axis=1).astype(np.int32)
 
+    def pitch_id_ranges(self):
+        """[(first, last)] class ids of the NOTE_ON and NOTE_OFF pitch ranges."""
+        return [(int(self._type_offset[t]),
+                 int(self._type_offset[t]) + self.max_pitch - self.min_pitch)
+                for t in (NOTE_ON, NOTE_OFF)]
+
     def get_config(self):
         return {"class": type(self).__name__, "num_velocity_bins": self.num_velocity_bins,
                 "max_shift_steps": self.max_shift_steps, "min_pitch": self.min_pitch,

@@ -1,0 +1,109 @@
+"""Music Transformer configs: the representation (codec + extractor) and the network.
+
+`chorale_transformer` is the shipped JSB-style chorale model; `performance_transformer`
+uses Magenta's full-range performance vocabulary (388 events) and
+`performance_transformer_88` the 88-key one with the two reserved ids (310), as in
+Magenta's score2perf problems. Widths follow the paper's piano model (512 wide, 8 heads,
+relative positions up to the context) scaled to what trains on a CPU; change any with
+--hparams.
+"""
+import dataclasses
+
+from musiczoo import registry
+from musiczoo.pipelines.chorales import ChoraleGridExtractor
+from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
+from musiczoo.pipelines.codecs.performance import PerformanceCodec
+from musiczoo.pipelines.codecs.tokens import TokenCodec
+from musiczoo.pipelines.dataset import DataSpec
+from musiczoo.pipelines.extractors import PerformanceExtractor
+from musiczoo.pipelines import transforms
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicTransformerConfig:
+    name: str
+    description: str = ""
+    representation: str = "chorale"       # "chorale" (SATB grid) | "performance"
+    num_layers: int = 3
+    d_model: int = 256
+    num_heads: int = 8
+    ff_size: int = 1024
+    max_relative_position: int = 512
+    dropout_rate: float = 0.1
+    max_length: int = 512                 # training crop = the model's context, in tokens
+    batch_size: int = 16
+    learning_rate: float = 0.001          # peak, after linear warm-up; then rsqrt decay
+    warmup_steps: int = 200
+    clip_norm: float = 1.0
+    transpose_range: int = 3              # train-time transposition, +- semitones
+    stretch_factors: tuple = (0.95, 0.975, 1.0, 1.025, 1.05)  # performance datasets
+    min_pitch: int = 30                   # chorale: 30..90; performance: 0..127 or 21..108
+    max_pitch: int = 90
+    steps_per_quarter: int = 4            # chorale grid resolution (16th notes)
+    num_velocity_bins: int = 32           # performance
+    num_reserved_ids: int = 0             # performance: 2 gives the 310-event vocabulary
+
+    def __post_init__(self):
+        if self.representation not in ("chorale", "performance"):
+            raise ValueError(f"{self.name}: representation must be chorale or performance, "
+                             f"got {self.representation!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"{self.name}: num_heads ({self.num_heads}) must divide the width "
+                             f"d_model ({self.d_model})")
+        for field in ("num_layers", "d_model", "num_heads", "ff_size", "max_relative_position",
+                      "max_length", "batch_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{self.name}: {field} must be >= 1, got {getattr(self, field)}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"{self.name}: dropout_rate must lie in [0, 1)")
+
+    def event_codec(self):
+        if self.representation == "chorale":
+            return ChoraleGridCodec(self.min_pitch, self.max_pitch)
+        return PerformanceCodec(self.num_velocity_bins, 100, self.min_pitch, self.max_pitch,
+                                self.num_reserved_ids)
+
+    def codec(self):
+        return TokenCodec(self.event_codec())
+
+    @property
+    def tokens_per_step(self):
+        """Tokens per generation step: a grid step is 4 tokens, a performance event one."""
+        return 4 if self.representation == "chorale" else 1
+
+    def data_spec(self):
+        if self.representation == "chorale":
+            return DataSpec(extractor=ChoraleGridExtractor(self.steps_per_quarter),
+                            codec=self.codec())
+        # Whole pieces (random crops at training time), stretched copies as score2perf.
+        extractor = PerformanceExtractor(num_velocity_bins=self.num_velocity_bins,
+                                         max_events=None, hop_size_seconds=600.0)
+        stretch = tuple(self.stretch_factors) or (1.0,)
+        return DataSpec(extractor=extractor, codec=self.codec(),
+                        train_transforms=(transforms.stretch_augment(stretch),))
+
+
+registry.register_family(
+    "music_transformer", MusicTransformerConfig,
+    "Decoder-only Transformer with relative attention over chorale grids or performance "
+    "events (Music Transformer).",
+    model_path="musiczoo.models.music_transformer.model:MusicTransformer")
+
+for _config in (
+    MusicTransformerConfig(
+        "chorale_transformer", "Four-voice chorales on a 16th-note grid, SATB interleaved "
+        "(the paper's JSB Chorales setup)."),
+    MusicTransformerConfig(
+        "performance_transformer", "Piano performances as Magenta's 388 performance events "
+        "(full MIDI range, 100 time shifts of 10 ms, 32 velocity bins).",
+        representation="performance", num_layers=6, d_model=512, ff_size=1024,
+        max_relative_position=1024, max_length=1024, min_pitch=0, max_pitch=127,
+        transpose_range=3),
+    MusicTransformerConfig(
+        "performance_transformer_88", "Piano performances as the 310-event vocabulary "
+        "(88 keys plus padding and end ids, as Magenta's score2perf).",
+        representation="performance", num_layers=6, d_model=512, ff_size=1024,
+        max_relative_position=1024, max_length=1024, min_pitch=21, max_pitch=108,
+        num_reserved_ids=2),
+):
+    registry.register_config("music_transformer", _config)

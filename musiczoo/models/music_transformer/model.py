@@ -1,0 +1,218 @@
+"""Music Transformer: train on chorale grids or performance events, sample with a
+key/value cache inside one compiled loop, continue a primer MIDI.
+
+    model = musiczoo.load_bundle("chorale_transformer")
+    sequences = model.generate(2, num_steps=64, primer="bwv66.6.mid", temperature=0.9,
+                               top_k=20, seed=1)
+
+Steps are grid steps (16th notes, 4 tokens each) for chorales and events for
+performances, counted with the primer, as the other families count them.
+"""
+import logging
+import pathlib
+
+import numpy as np
+
+from musiczoo import runtime
+from musiczoo.models.base import BundledModel
+from musiczoo.models.events_rnn import primers
+from musiczoo.pipelines import chorales, io, notearrays, performances
+
+log = logging.getLogger("musiczoo")
+DEFAULT_STEPS = {"chorale": 128, "performance": 1024}
+
+
+class MusicTransformer(BundledModel):
+    family = "music_transformer"
+    capabilities = ("generate",)
+
+    def build_model(self, relative="skewed"):
+        runtime.configure_threads()
+        from musiczoo.models.music_transformer.network import MusicTransformerNetwork
+        return MusicTransformerNetwork(self.config, self.codec.num_classes,
+                                       self.codec.num_reserved_ids, relative, name=self.family)
+
+    @property
+    def context(self):
+        """The longest token sequence the model was trained on (start symbol included)."""
+        return self.config.max_length
+
+    # -- training -------------------------------------------------------------------------
+
+    def metrics_fn(self, seed=None):
+        import tensorflow as tf
+
+        from musiczoo import training
+        from musiczoo.models.music_transformer.network import transpose_tokens
+        ranges = self.codec.pitch_id_ranges()
+        shift = self.config.transpose_range
+
+        def metrics(inputs, lengths, labels, training_, step):
+            ids = tf.cast(inputs[..., 0], tf.int32)
+            labels = tf.cast(labels, tf.int32)
+            if training_ and shift and ranges:
+                ids, labels = transpose_tokens(ids, labels, lengths, ranges, shift, seed)
+            return training._masked_metrics(tf, self.model(ids, training=training_), labels,
+                                            lengths, int(self.codec.default_id))
+        return metrics
+
+    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
+              checkpoint_every=100, batch_size=None, seed=None, progress=True,
+              training_data=None, max_length=None):
+        """Trains on random crops of `max_length` tokens (default: the config's context),
+        transposed by up to +-transpose_range; evaluates on consecutive chunks of the
+        held-out pieces. Writes run_dir/<config>.mzb; returns the metrics."""
+        from musiczoo import training
+        from musiczoo.models.music_transformer.network import WarmupRsqrtSchedule
+        info = self.check_dataset(dataset_dir)
+        config = self.config
+        length = max_length or config.max_length
+        metrics = training.train_model(
+            self.model, dataset_dir, run_dir, input_size=1,
+            no_event_id=int(self.codec.default_id),
+            batch_size=batch_size or config.batch_size,
+            learning_rate=WarmupRsqrtSchedule(config.learning_rate, config.warmup_steps),
+            clip_norm=config.clip_norm, num_training_steps=num_training_steps,
+            eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
+            progress=progress, max_length=length, eval_max_length=length,
+            metrics_fn=self.metrics_fn(seed))
+        self.record_training(metrics, info, dataset_dir, training_data)
+        self.save_bundle(pathlib.Path(run_dir) / f"{config.name}.mzb")
+        return metrics
+
+    # -- primers and outputs --------------------------------------------------------------
+
+    def primer_tokens(self, primer):
+        """(tokens int32 [P] starting with the start symbol, context dict)."""
+        kind, value = primers.unpack(primer, ("events",))
+        context = {}
+        if kind == "midi":
+            sequence = primers.read_primer_sequence(value)
+            name = str(value) if not hasattr(value, "notes") else "primer"
+            events, context = self.events_from_sequence(sequence, name)
+        elif kind is None:
+            events = np.zeros((0, 4), np.int32) if self.config.representation == "chorale" \
+                else np.zeros((0, 2), np.int32)
+        else:
+            events, name = np.asarray(value), "primer"
+        try:
+            tokens = self.codec.tokens(events)
+        except ValueError as error:
+            raise primers.PrimerError(f"{name}: {error} (out of {self.config.name}'s "
+                                      "vocabulary)") from None
+        if len(tokens) > self.context:
+            raise primers.PrimerError(
+                f"the primer is {len(tokens) - 1} tokens long ({self._describe(len(tokens) - 1)}); "
+                f"{self.config.name}'s context is {self.context} tokens: give a shorter primer")
+        return tokens.astype(np.int32), context
+
+    def _describe(self, tokens):
+        if self.config.representation == "chorale":
+            return f"{tokens // 4} sixteenth-note steps of 4 voices"
+        return f"{tokens} performance events"
+
+    def events_from_sequence(self, sequence, name):
+        arrays = notearrays.from_note_sequence(sequence)
+        qpm = arrays.tempos[0][1] if arrays.tempos else None
+        if self.config.representation == "chorale":
+            try:
+                grid = chorales.voice_grid(arrays, self.config.steps_per_quarter,
+                                           order=chorales.named_voice_order(sequence))
+            except chorales.VoicesError as error:
+                raise primers.PrimerError(str(error)) from None
+            return grid, {"qpm": qpm}
+        arrays = notearrays.from_note_sequence(performances.apply_sustain(sequence))
+        quantized = notearrays.quantize_absolute(arrays, 100)
+        found = performances.extract_performances(
+            quantized, num_velocity_bins=self.config.num_velocity_bins)
+        if not found:
+            raise primers.PrimerError(f"{name}: no performance (pitched notes of one "
+                                      "program) in the primer")
+        return found[0].events, {"qpm": qpm}
+
+    def to_note_sequence(self, ids, qpm=None):
+        """A NoteSequence from generated class ids (start symbol removed)."""
+        ids = np.asarray(ids)
+        if self.config.representation == "chorale":
+            grid = self.codec.ids_to_events(ids)
+            return chorales.grid_to_note_sequence(grid, self.config.steps_per_quarter,
+                                                  qpm or chorales.DEFAULT_QPM)
+        ids = ids[ids >= self.codec.num_reserved_ids]
+        performance = performances.Performance(self.codec.ids_to_events(ids),
+                                               num_velocity_bins=self.config.num_velocity_bins)
+        return performances.performance_to_note_sequence(performance)
+
+    # -- generation -----------------------------------------------------------------------
+
+    def sampling_fns(self, cached=True):
+        """(step_fn, input_fn, resolve_fn), made once per model so the loop compiles once."""
+        key = "_cached_fns" if cached else "_uncached_fns"
+        if not hasattr(self, key):
+            step = self.model.step if cached else self.model.uncached_step
+
+            def input_fn(history, length):
+                return history[:, length - 1:length]
+
+            def resolve_fn(labels, history, length):
+                return labels
+
+            setattr(self, key, (step, input_fn, resolve_fn))
+        return getattr(self, key)
+
+    def generate_tokens(self, primer_tokens, num_tokens, *, temperature=1.0, top_k=0,
+                        seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
+                        cached=True):
+        """int32 [B, P + num_tokens] from primer tokens [B, P] (start symbol first), one
+        compiled loop. cached=False recomputes the whole prefix at every step."""
+        import tensorflow as tf
+
+        from musiczoo import sampling
+        primer_tokens = tf.constant(np.asarray(primer_tokens, np.int32))
+        batch = int(primer_tokens.shape[0])
+        state = (self.model.initial_state(batch) if cached
+                 else self.model.initial_uncached_state(batch))
+        step_fn, input_fn, resolve_fn = self.sampling_fns(cached)
+        ids, scores = sampling.sample(
+            step_fn, state, input_fn, resolve_fn, primer_tokens, num_tokens, temperature=temperature, top_k=top_k, seed=seed,
+            beam_size=beam_size, branch_factor=branch_factor,
+            steps_per_iteration=steps_per_iteration)
+        return ids.numpy(), scores.numpy()
+
+    def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
+                 top_k=0, seed=None, qpm=None, beam_size=1, branch_factor=1,
+                 steps_per_iteration=1):
+        """`num_outputs` NoteSequences of `num_steps` steps (grid steps or events, primer
+        included), sampled as one batch with the key/value cache."""
+        if num_outputs < 1:
+            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        tokens, context = self.primer_tokens(primer)
+        per_step = self.config.tokens_per_step
+        num_steps = num_steps or DEFAULT_STEPS[self.config.representation]
+        wanted = num_steps * per_step + 1
+        if wanted <= len(tokens):
+            raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
+                             f"({(len(tokens) - 1) // per_step} steps): it counts the primer too")
+        if wanted > self.context:
+            log.info("generating %d tokens, beyond the %d-token context %s was trained on",
+                     wanted, self.context, self.config.name)
+        ids, scores = self.generate_tokens(
+            np.tile(tokens, (num_outputs, 1)), wanted - len(tokens), temperature=temperature,
+            top_k=top_k or 0, seed=seed, beam_size=beam_size, branch_factor=branch_factor,
+            steps_per_iteration=steps_per_iteration)
+        sequences = []
+        for row, score in zip(ids, scores):
+            sequence = self.to_note_sequence(row[1:], qpm or context.get("qpm"))
+            sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
+            sequences.append(sequence)
+        return sequences
+
+    def generate_to_midi(self, output_dir, num_outputs=10, **options):
+        """musiczoo_generate: one MIDI file per output; returns the paths."""
+        options = {k: v for k, v in options.items() if v is not None}
+        for flag in ("primer_melody", "primer_drums"):
+            if flag in options:
+                raise ValueError(f"--{flag} does not apply to {self.config.name}: continue a "
+                                 "MIDI file with --primer_midi")
+        primer = options.pop("primer_midi", None)
+        sequences = self.generate(num_outputs, primer=primer, **options)
+        return io.write_midi_files(sequences, output_dir, self.config.name)
