@@ -189,3 +189,51 @@ def test_clear_errors(trained, tmp_path, bach):
         model.generate(1, num_steps=16, primer=str(trio))
     with pytest.raises(ValueError, match="--primer_melody does not apply"):
         commands.generate(trained[3], tmp_path / "x", num_outputs=1, primer_melody="[60]")
+
+
+def test_generate_cli_with_top_k_and_one_line_errors(trained, tmp_path, bach):
+    from tests.test_cli import run_script
+    primer = tmp_path / "primer.mid"
+    io.write_midi(chorales.grid_to_note_sequence(
+        chorales.voice_grid(notearrays.from_note_sequence(bach[1]))[:8]), primer)
+    done = run_script("generate", f"--bundle={trained[3]}", f"--output_dir={tmp_path / 'o'}",
+                      "--num_outputs=2", "--num_steps=24", f"--primer_midi={primer}",
+                      "--top_k=8", "--temperature=0.8", "--seed=3")
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "o").glob("*.mid"))) == 2
+    done = run_script("generate", f"--bundle={trained[3]}", f"--output_dir={tmp_path / 'p'}",
+                      "--num_steps=24", f"--primer_midi={tmp_path / 'missing.mid'}")
+    assert done.returncode == 1 and "missing.mid" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_performance_config_trains_and_continues_a_primer(tmp_path, bach):
+    corpus = tmp_path / "in.tfrecord"
+    io.write_note_sequences(corpus, bach)
+    data = tmp_path / "data"
+    result = commands.create_dataset("performance_transformer_88", str(corpus), data,
+                                     eval_ratio=0.25, progress=False)
+    statistics = result.stats.as_dict()["counts"]
+    # Five stretched copies of every training piece (0.95 ... 1.05), whole pieces kept.
+    assert result.counts["training"] == 5 * statistics["sequences_training"]
+    run = tmp_path / "run"
+    metrics = commands.train(data, run, config="performance_transformer_88", hparams=TINY,
+                             num_training_steps=3, eval_every=3, progress=False)
+    assert np.isfinite(metrics["eval_loss"])
+    model = musiczoo.load_bundle(run / "performance_transformer_88.mzb")
+    primer = tmp_path / "primer.mid"
+    io.write_midi(bach[0], primer)
+    short = tmp_path / "short.mid"
+    head = notearrays.to_note_sequence(notearrays.from_note_sequence(bach[0]))
+    kept = [n for n in head.notes if n.end_time <= 2.0]
+    del head.notes[:]
+    head.notes.extend(kept)
+    io.write_midi(head, short)
+    sequences = model.generate(2, num_steps=80, primer=str(short), seed=2, top_k=30)
+    assert all(s.notes for s in sequences)
+    primer_notes = sorted((n.pitch, round(n.start_time, 2)) for n in io.read_file(short)[0].notes)
+    out_notes = sorted((n.pitch, round(n.start_time, 2)) for n in sequences[0].notes
+                       if n.start_time < 1.9)
+    assert out_notes[:len(primer_notes)] == primer_notes[:len(out_notes)]
+    with pytest.raises(PrimerError, match="context is 96 tokens"):
+        model.generate(1, num_steps=2000, primer=str(primer))

@@ -58,7 +58,7 @@ class EventsRNN(BundledModel):
         raise NotImplementedError
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
-                 beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None):
+                 top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None):
         """`num_outputs` NoteSequences of `num_steps` steps each (primer included, as in
         Magenta), sampled as one batch inside one compiled loop."""
         import tensorflow as tf
@@ -80,7 +80,8 @@ class EventsRNN(BundledModel):
                                tf_inputs.make_resolve_fn(self.codec))
         generated, log_likelihood = sampling.sample(
             self.model.step, self.model.initial_state(num_outputs), *self._codec_fns,
-            primer_batch, num_steps - len(ids), temperature=temperature, seed=seed,
+            primer_batch, num_steps - len(ids), temperature=temperature, top_k=top_k or 0,
+            seed=seed,
             beam_size=beam_size, branch_factor=branch_factor,
             steps_per_iteration=steps_per_iteration)
         qpm = qpm or context.get("qpm") or 120.0

@@ -149,22 +149,22 @@ class MusicVAE(BundledModel):
         return [self.to_note_sequence(row, qpm)
                 for row in self.decode_ids(z, temperature, seed, top_k)]
 
-    def sample(self, num_outputs=1, temperature=1.0, seed=None, qpm=DEFAULT_QPM):
+    def sample(self, num_outputs=1, temperature=1.0, seed=None, qpm=DEFAULT_QPM, top_k=0):
         """Sequences decoded from z ~ N(0, I) (seeded: same seed, same output)."""
         if num_outputs < 1:
             raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((num_outputs, self.config.z_size)).astype(np.float32)
         decode_seed = None if seed is None else int(rng.integers(2 ** 62))
-        return self.decode(z, temperature, decode_seed, qpm=qpm)
+        return self.decode(z, temperature, decode_seed, top_k, qpm=qpm)
 
     def generate(self, num_outputs=1, num_steps=None, *, temperature=1.0, seed=None,
-                 qpm=DEFAULT_QPM):
+                 qpm=DEFAULT_QPM, top_k=0):
         """The common family verb: `sample` (num_steps is the window, or None)."""
         if num_steps not in (None, self.window_steps):
             raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
                              f"({self.config.slice_bars} bars); got num_steps={num_steps}")
-        return self.sample(num_outputs, temperature, seed, qpm)
+        return self.sample(num_outputs, temperature, seed, qpm, top_k or 0)
 
     def interpolation_path(self, start, end, num_steps=5, select="first"):
         """Latent vectors [num_steps, z_size]: slerp between the two inputs' posterior means
@@ -185,7 +185,7 @@ class MusicVAE(BundledModel):
     # -- entry points ---------------------------------------------------------------------
 
     def generate_to_midi(self, output_dir, num_outputs=10, temperature=1.0, seed=None,
-                         qpm=None, num_steps=None, beam_size=None, branch_factor=None,
+                         qpm=None, num_steps=None, top_k=None, beam_size=None, branch_factor=None,
                          steps_per_iteration=None, **primer):
         """musiczoo_generate for a VAE: samples from the prior, one MIDI file each."""
         given = sorted(k for k, v in primer.items() if v is not None)
@@ -196,7 +196,7 @@ class MusicVAE(BundledModel):
         if {beam_size, branch_factor, steps_per_iteration} - {None, 1}:
             raise ValueError("beam search does not apply to MusicVAE sampling")
         sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
-                                  qpm=qpm or DEFAULT_QPM)
+                                  qpm=qpm or DEFAULT_QPM, top_k=top_k)
         return io.write_midi_files(sequences, output_dir, self.config.name)
 
     def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
