@@ -189,6 +189,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
                     tf.summary.scalar(key[len("eval_"):], value, step=step)
             history.update(results)
     bar.finish()
+    if not history and eval_every:  # resumed at its last step: still report where it is
+        history.update(evaluate())
     history.update(step=step, seconds=round(time.monotonic() - started, 1))
     (run_dir / "metrics.json").write_text(json.dumps(history, indent=2))
     return history

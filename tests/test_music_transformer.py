@@ -108,6 +108,20 @@ def test_cached_sampling_equals_uncached():
     np.testing.assert_allclose(np.stack(steps, 1), model.model(ids).numpy(), atol=1e-4)
 
 
+def test_beam_search_carries_the_caches():
+    model = tiny()
+    primer = np.tile(model.codec.tokens(np.full((2, 4), 62)), (2, 1))
+    sampled, _ = model.generate_tokens(primer, 24, seed=3)
+    beams, beam_scores = model.generate_tokens(primer, 24, seed=3, beam_size=3,
+                                               branch_factor=2, steps_per_iteration=4)
+    assert beams.shape == sampled.shape == (2, 9 + 24)
+    np.testing.assert_array_equal(beams[:, :9], primer)
+    # Its score is what the model gives the path (the caches followed every reordering).
+    log_probs = tf.nn.log_softmax(model.model(tf.constant(beams[:, :-1]))).numpy()
+    rescored = np.take_along_axis(log_probs[:, 8:], beams[:, 9:, None], -1).sum((1, 2))
+    np.testing.assert_allclose(rescored, beam_scores, rtol=1e-4)
+
+
 def test_reserved_ids_are_never_sampled():
     model = tiny("performance_transformer_88")
     ids, _ = model.generate_tokens(np.array([[model.codec.start_id]]), 200, seed=1)
