@@ -7,7 +7,8 @@ token of every held-out chorale:
 
 - `whole`: each chorale in one pass, every token seeing all earlier ones (relative
   attention needs no position table, so pieces longer than the training crop are fine);
-- `chunked`: consecutive pieces of the training context (what training's eval reports).
+- `chunked`: consecutive pieces of the training context, each opened by the start
+  symbol (what training's eval reports).
 
 "Note-wise" NLL is the mean negative log-likelihood in nats per token, each token being
 one voice at one 16th-note step (Huang et al. 2018, Table 2: baseline Transformer
@@ -54,7 +55,8 @@ def score(model, tokens, length=None):
         (s, min(s + length, len(labels))) for s in range(0, len(labels), length)]
     nll = correct = 0.0
     for begin, end in pieces:
-        logits = model.model(tf.constant(inputs[None, begin:end]))[0]
+        window = np.concatenate([[model.codec.start_id], inputs[begin + 1:end]])
+        logits = model.model(tf.constant(window[None]))[0]
         log_probs = tf.nn.log_softmax(logits).numpy()
         target = labels[begin:end]
         nll -= log_probs[np.arange(len(target)), target].sum()

@@ -104,7 +104,7 @@ def _masked_metrics(tf, logits, labels, lengths, no_event_id):
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
                 learning_rate, clip_norm, num_training_steps, eval_every=200, checkpoint_every=100,
                 summary_every=20, seed=None, progress=True, max_length=None, metrics_fn=None,
-                shuffle_buffer=2048, eval_max_length=None):
+                shuffle_buffer=2048, eval_max_length=None, crop_align=1, crop_start_input=None):
     """Trains `model` (inputs [B, T, D] -> logits) to `num_training_steps` total steps,
     resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict.
 
@@ -113,7 +113,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     objective (MusicVAE); it returns a dict with at least "loss" (minimised) and "weight"
     (what eval averages over), plus "nll_per_step" when perplexity should be reported.
     `eval_max_length` cuts eval examples into consecutive chunks of that many steps (all
-    of every example is scored, at most that much at a time)."""
+    of every example is scored, at most that much at a time). `crop_align` and
+    `crop_start_input` shape the windows (see tfrecord.make_input_fn)."""
     import keras
     import tensorflow as tf
 
@@ -128,7 +129,9 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     train_data = iter(tfrecord.make_input_fn(files["training"], input_size, batch_size,
                                              shuffle=True, repeat=True, seed=seed,
                                              max_length=max_length,
-                                             shuffle_buffer=shuffle_buffer))
+                                             shuffle_buffer=shuffle_buffer,
+                                             crop_align=crop_align,
+                                             crop_start_input=crop_start_input))
     writers = {mode: tf.summary.create_file_writer(str(run_dir / mode)) for mode in ("train", "eval")}
 
     if metrics_fn is None:
@@ -154,7 +157,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
         totals, weight = {}, 0.0
         for (inputs, lengths), labels in tfrecord.make_input_fn(
                 files["eval"], input_size, batch_size, shuffle=False,
-                max_length=eval_max_length, chunks=bool(eval_max_length)):
+                max_length=eval_max_length, chunks=bool(eval_max_length),
+                crop_start_input=crop_start_input):
             metrics = eval_step(inputs, lengths, labels)
             w = float(metrics["weight"])
             for key, value in metrics.items():

@@ -156,6 +156,16 @@ def test_tiny_config_trains_on_real_chorales(trained):
     chunked = sum(int(lengths.numpy().sum()) for (_, lengths), _ in tfrecord.make_input_fn(
         path, 1, 4, shuffle=False, max_length=96, chunks=True))
     assert chunked == whole
+    # Training crops start on a grid step (soprano first), behind the start symbol.
+    pieces = [labels for _, labels in tfrecord.read_examples(path, 1)]
+    (inputs, lengths), labels = next(iter(tfrecord.make_input_fn(
+        path, 1, 16, shuffle=True, max_length=96, crop_align=4, crop_start_input=[61.0],
+        seed=3)))
+    for row, label in zip(inputs.numpy()[..., 0], labels.numpy()):
+        assert row[0] == 61.0
+        offsets = [o for piece in pieces for o in range(0, len(piece) - 95, 4)
+                   if (piece[o:o + 96] == label).all()]
+        assert offsets, "every crop is a step-aligned window of a held-out piece"
 
 
 def test_bundle_generates_chorales_and_continues_a_primer(trained, tmp_path, bach):

@@ -68,14 +68,17 @@ def read_examples(path, input_size):
 
 def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
                   shuffle_buffer=2048, bucket_boundaries=None, seed=None, max_length=None,
-                  chunks=False):
+                  chunks=False, crop_align=1, crop_start_input=None):
     """tf.data of padded batches: ((inputs [B, T, D], lengths [B]), labels [B, T]).
 
     Padding is zeros with label 0 and is masked out by `lengths`. With
     `bucket_boundaries` (e.g. [64, 128, 256]) examples of similar length are batched
     together, which wastes less work on padding for corpora of mixed lengths.
-    `max_length` crops examples: a random window when shuffling, else the head; with
-    `chunks` every example becomes its consecutive `max_length`-step pieces instead.
+    `max_length` crops examples: a random window when shuffling (starting at a multiple
+    of `crop_align`), else the head; with `chunks` every example becomes its consecutive
+    `max_length`-step pieces instead. `crop_start_input` (an input vector) replaces the
+    first input of every crop and chunk: a language model then sees each window as it
+    sees a piece at generation time, opening with its start symbol.
     """
     tf = _tf()
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, bytes)) or
@@ -86,6 +89,12 @@ def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
     if repeat:
         dataset = dataset.repeat()
 
+    def open_window(inputs):
+        if crop_start_input is None:
+            return inputs
+        first = tf.constant(crop_start_input, tf.float32, shape=[1, input_size])
+        return tf.concat([first, inputs[1:]], axis=0)
+
     def parse(record):
         inputs, labels = parse_sequence_example(record, input_size)
         if max_length:
@@ -94,9 +103,9 @@ def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
             length = tf.shape(labels)[0]
             start = 0
             if shuffle:
-                start = tf.random.uniform([], 0, tf.maximum(length - max_length, 0) + 1,
-                                          dtype=tf.int32, seed=seed)
-            inputs = inputs[start:start + max_length]
+                starts = tf.maximum(length - max_length, 0) // crop_align + 1
+                start = tf.random.uniform([], 0, starts, dtype=tf.int32, seed=seed) * crop_align
+            inputs = open_window(inputs[start:start + max_length])
             labels = labels[start:start + max_length]
         return inputs, labels, tf.shape(labels)[0]
 
@@ -105,7 +114,7 @@ def make_input_fn(paths, input_size, batch_size, *, shuffle=True, repeat=False,
         length = tf.shape(labels)[0]
         starts = tf.range(0, length, max_length)
         return tf.data.Dataset.from_tensor_slices(starts).map(
-            lambda s: (inputs[s:s + max_length], labels[s:s + max_length],
+            lambda s: (open_window(inputs[s:s + max_length]), labels[s:s + max_length],
                        tf.minimum(max_length, length - s)))
 
     if chunks and max_length:

@@ -60,8 +60,9 @@ class MusicTransformer(BundledModel):
               checkpoint_every=100, batch_size=None, seed=None, progress=True,
               training_data=None, max_length=None):
         """Trains on random crops of `max_length` tokens (default: the config's context),
-        transposed by up to +-transpose_range; evaluates on consecutive chunks of the
-        held-out pieces. Writes run_dir/<config>.mzb; returns the metrics."""
+        starting on a step (a chorale crop opens with a soprano) behind the start symbol,
+        as generation starts, transposed by up to +-transpose_range; evaluates on
+        consecutive chunks of the held-out pieces, opened the same way. Writes run_dir/<config>.mzb; returns the metrics."""
         from musiczoo import training
         from musiczoo.models.music_transformer.network import WarmupRsqrtSchedule
         info = self.check_dataset(dataset_dir)
@@ -75,7 +76,8 @@ class MusicTransformer(BundledModel):
             clip_norm=config.clip_norm, num_training_steps=num_training_steps,
             eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
             progress=progress, max_length=length, eval_max_length=length,
-            metrics_fn=self.metrics_fn(seed))
+            metrics_fn=self.metrics_fn(seed), crop_align=config.tokens_per_step,
+            crop_start_input=[float(self.codec.start_id)])
         self.record_training(metrics, info, dataset_dir, training_data)
         self.save_bundle(pathlib.Path(run_dir) / f"{config.name}.mzb")
         return metrics
