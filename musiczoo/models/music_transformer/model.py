@@ -194,9 +194,9 @@ class MusicTransformer(BundledModel):
         if wanted <= len(tokens):
             raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
                              f"({(len(tokens) - 1) // per_step} steps): it counts the primer too")
-        if wanted > self.context:
+        if wanted - 1 > self.context:  # the last token is drawn, never fed back
             log.info("generating %d tokens, beyond the %d-token context %s was trained on",
-                     wanted, self.context, self.config.name)
+                     wanted - 1, self.context, self.config.name)
         ids, scores = self.generate_tokens(
             np.tile(tokens, (num_outputs, 1)), wanted - len(tokens), temperature=temperature,
             top_k=top_k or 0, seed=seed, beam_size=beam_size, branch_factor=branch_factor,
