@@ -88,7 +88,8 @@ class Checkpoints:
         return 0
 
 
-def _masked_metrics(tf, logits, labels, lengths, no_event_id):
+def masked_metrics(tf, logits, labels, lengths, no_event_id):
+    """Next-event cross-entropy and accuracies over the `lengths`-masked positions."""
     mask = tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
     labels = tf.cast(labels, tf.int32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
@@ -136,7 +137,7 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
 
     if metrics_fn is None:
         def metrics_fn(inputs, lengths, labels, training, step):
-            return _masked_metrics(tf, model(inputs, training=training), labels, lengths,
+            return masked_metrics(tf, model(inputs, training=training), labels, lengths,
                                    no_event_id)
 
     @tf.function(reduce_retracing=True)

@@ -2,9 +2,10 @@
 
 `voice_grid` reads any NoteArrays with exactly four pitched instruments (the
 bach_chorales corpus, or a MIDI file with one track per voice): voices are ordered by
-their names where they are named soprano, alto, tenor, bass, else by mean pitch, times are quantized at `steps_per_quarter` using the first
-tempo (chorale grids have no meter, so time-signature changes do not matter), and a
-step holds the pitch of the voice's latest note sounding there, -1 when it is silent.
+their names where they are named soprano, alto, tenor, bass, else by mean pitch,
+highest first; times are quantized at `steps_per_quarter` using the first tempo (chorale
+grids have no meter, so time-signature changes do not matter), and a step holds the
+pitch of the voice's latest note sounding there, -1 when it is silent.
 """
 import dataclasses
 
@@ -29,8 +30,7 @@ def named_voice_order(sequence):
     return None
 
 
-def voice_grid(arrays, steps_per_quarter=4, num_voices=4, max_steps=None, stats=None,
-               order=None):
+def voice_grid(arrays, steps_per_quarter=4, num_voices=4, stats=None, order=None):
     """int32 [T, num_voices] pitches (-1 silent); `order` lists the instruments soprano
     first (default: by mean pitch, highest first). Raises VoicesError."""
     pitched = ~arrays.is_drum
@@ -39,8 +39,8 @@ def voice_grid(arrays, steps_per_quarter=4, num_voices=4, max_steps=None, stats=
     if len(instruments) != num_voices:
         raise VoicesError(f"{name}: needs {num_voices} voices (one instrument or track each), "
                           f"found {len(instruments)} pitched instrument(s)")
-    means = [arrays.pitch[pitched & (arrays.instrument == i)].mean() for i in instruments]
     if order is None or sorted(order) != instruments:
+        means = [arrays.pitch[pitched & (arrays.instrument == i)].mean() for i in instruments]
         order = [instruments[i] for i in np.argsort(means, kind="stable")[::-1]]
     qpm = arrays.tempos[0][1] if arrays.tempos else DEFAULT_QPM
     steps_per_second = steps_per_quarter * qpm / 60.0
@@ -51,8 +51,6 @@ def voice_grid(arrays, steps_per_quarter=4, num_voices=4, max_steps=None, stats=
         stats.count("notes_lengthened_to_one_step", int((short & pitched).sum()))
     end = np.maximum(end, start + 1)
     total = int(end[pitched].max()) if pitched.any() else 0
-    if max_steps:
-        total = min(total, max_steps)
     grid = np.full((total, num_voices), REST, np.int32)
     for voice, instrument in enumerate(order):
         notes = np.flatnonzero(pitched & (arrays.instrument == instrument))

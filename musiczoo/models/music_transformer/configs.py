@@ -10,13 +10,13 @@ relative positions up to the context) scaled to what trains on a CPU; change any
 import dataclasses
 
 from musiczoo import registry
+from musiczoo.pipelines import transforms
 from musiczoo.pipelines.chorales import ChoraleGridExtractor
 from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
 from musiczoo.pipelines.codecs.tokens import TokenCodec
 from musiczoo.pipelines.dataset import DataSpec
 from musiczoo.pipelines.extractors import PerformanceExtractor
-from musiczoo.pipelines import transforms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +89,11 @@ registry.register_family(
     "events (Music Transformer).",
     model_path="musiczoo.models.music_transformer.model:MusicTransformer")
 
+# The two piano configs share one network and a 1024-event context; only their
+# vocabularies differ.
+_PIANO = dict(representation="performance", num_layers=6, d_model=512, ff_size=1024,
+              max_relative_position=1024, max_length=1024)
+
 for _config in (
     MusicTransformerConfig(
         "chorale_transformer", "Four-voice chorales on a 16th-note grid, SATB interleaved "
@@ -96,14 +101,10 @@ for _config in (
     MusicTransformerConfig(
         "performance_transformer", "Piano performances as Magenta's 388 performance events "
         "(full MIDI range, 100 time shifts of 10 ms, 32 velocity bins).",
-        representation="performance", num_layers=6, d_model=512, ff_size=1024,
-        max_relative_position=1024, max_length=1024, min_pitch=0, max_pitch=127,
-        transpose_range=3),
+        min_pitch=0, max_pitch=127, **_PIANO),
     MusicTransformerConfig(
         "performance_transformer_88", "Piano performances as the 310-event vocabulary "
         "(88 keys plus padding and end ids, as Magenta's score2perf).",
-        representation="performance", num_layers=6, d_model=512, ff_size=1024,
-        max_relative_position=1024, max_length=1024, min_pitch=21, max_pitch=108,
-        num_reserved_ids=2),
+        min_pitch=21, max_pitch=108, num_reserved_ids=2, **_PIANO),
 ):
     registry.register_config("music_transformer", _config)

@@ -26,11 +26,11 @@ class MusicTransformer(BundledModel):
     family = "music_transformer"
     capabilities = ("generate",)
 
-    def build_model(self, relative="skewed"):
+    def build_model(self):
         runtime.configure_threads()
         from musiczoo.models.music_transformer.network import MusicTransformerNetwork
         return MusicTransformerNetwork(self.config, self.codec.num_classes,
-                                       self.codec.num_reserved_ids, relative, name=self.family)
+                                       self.codec.num_reserved_ids, name=self.family)
 
     @property
     def context(self):
@@ -52,7 +52,7 @@ class MusicTransformer(BundledModel):
             labels = tf.cast(labels, tf.int32)
             if training_ and shift and ranges:
                 ids, labels = transpose_tokens(ids, labels, lengths, ranges, shift, seed)
-            return training._masked_metrics(tf, self.model(ids, training=training_), labels,
+            return training.masked_metrics(tf, self.model(ids, training=training_), labels,
                                             lengths, int(self.codec.default_id))
         return metrics
 
@@ -62,7 +62,8 @@ class MusicTransformer(BundledModel):
         """Trains on random crops of `max_length` tokens (default: the config's context),
         starting on a step (a chorale crop opens with a soprano) behind the start symbol,
         as generation starts, transposed by up to +-transpose_range; evaluates on
-        consecutive chunks of the held-out pieces, opened the same way. Writes run_dir/<config>.mzb; returns the metrics."""
+        consecutive chunks of the held-out pieces, opened the same way. Writes
+        run_dir/<config>.mzb; returns the metrics."""
         from musiczoo import training
         from musiczoo.models.music_transformer.network import WarmupRsqrtSchedule
         info = self.check_dataset(dataset_dir)
@@ -114,11 +115,11 @@ class MusicTransformer(BundledModel):
         return f"{tokens} performance events"
 
     def events_from_sequence(self, sequence, name):
-        arrays = notearrays.from_note_sequence(sequence)
-        qpm = arrays.tempos[0][1] if arrays.tempos else None
+        qpm = sequence.tempos[0].qpm if sequence.tempos else None
         if self.config.representation == "chorale":
             try:
-                grid = chorales.voice_grid(arrays, self.config.steps_per_quarter,
+                grid = chorales.voice_grid(notearrays.from_note_sequence(sequence),
+                                           self.config.steps_per_quarter,
                                            order=chorales.named_voice_order(sequence))
             except chorales.VoicesError as error:
                 raise primers.PrimerError(str(error)) from None
@@ -175,9 +176,9 @@ class MusicTransformer(BundledModel):
                  else self.model.initial_uncached_state(batch))
         step_fn, input_fn, resolve_fn = self.sampling_fns(cached)
         ids, scores = sampling.sample(
-            step_fn, state, input_fn, resolve_fn, primer_tokens, num_tokens, temperature=temperature, top_k=top_k, seed=seed,
-            beam_size=beam_size, branch_factor=branch_factor,
-            steps_per_iteration=steps_per_iteration)
+            step_fn, state, input_fn, resolve_fn, primer_tokens, num_tokens,
+            temperature=temperature, top_k=top_k, seed=seed, beam_size=beam_size,
+            branch_factor=branch_factor, steps_per_iteration=steps_per_iteration)
         return ids.numpy(), scores.numpy()
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,

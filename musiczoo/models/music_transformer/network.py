@@ -15,11 +15,11 @@ NEG_INF = -1e9
 
 class DecoderLayer(keras.layers.Layer):
     def __init__(self, d_model, num_heads, ff_size, max_relative_position, dropout_rate,
-                 relative="skewed", **kwargs):
+                 **kwargs):
         super().__init__(**kwargs)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
         self.attention = RelativeSelfAttention(d_model, num_heads, max_relative_position,
-                                               dropout_rate, relative, name="attention")
+                                               dropout_rate, name="attention")
         self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="ff_norm")
         self.ff_in = keras.layers.Dense(ff_size, activation="relu", name="ff_in")
         self.ff_out = keras.layers.Dense(d_model, name="ff_out")
@@ -44,7 +44,7 @@ class MusicTransformerNetwork(keras.Model):
     Input id `num_classes` is the start symbol; class ids below `num_reserved_ids`
     (padding / end markers of the 310-event vocabulary) are never sampled."""
 
-    def __init__(self, config, num_classes, num_reserved_ids=0, relative="skewed", **kwargs):
+    def __init__(self, config, num_classes, num_reserved_ids=0, **kwargs):
         super().__init__(**kwargs)
         self.config_ = config
         self.num_classes = int(num_classes)
@@ -55,7 +55,7 @@ class MusicTransformerNetwork(keras.Model):
         self.dropout = keras.layers.Dropout(config.dropout_rate)
         self.decoder_layers = [
             DecoderLayer(config.d_model, config.num_heads, config.ff_size,
-                         config.max_relative_position, config.dropout_rate, relative,
+                         config.max_relative_position, config.dropout_rate,
                          name=f"layer_{n}") for n in range(config.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.logits_dense = keras.layers.Dense(num_classes, name="logits")

@@ -19,7 +19,8 @@ class ChoraleGridCodec(Codec):
 
     def __init__(self, min_pitch=30, max_pitch=90, num_voices=4):
         if not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, {max_pitch}")
+            raise ValueError(f"need 0 <= min_pitch <= max_pitch <= 127, got {min_pitch}, "
+                             f"{max_pitch}")
         if num_voices < 1:
             raise ValueError(f"num_voices must be >= 1, got {num_voices}")
         self.min_pitch, self.max_pitch = int(min_pitch), int(max_pitch)
