@@ -32,12 +32,12 @@ import pathlib
 import platform
 import struct
 import sys
-import tempfile
 import zlib
 from typing import NamedTuple
 
 import numpy as np
 
+from musiczoo import outputs
 from musiczoo.version import __version__
 
 FORMAT_VERSION = 1
@@ -52,7 +52,7 @@ CHECKSUM_SIZE = 32
 _MAX_HEADER = 256 * 2**20  # a sanity bound: a real header is kilobytes
 
 REASONS = ("not_a_bundle", "truncated", "corrupted", "bad_header", "future_version",
-           "unknown_family", "mismatched_weights")
+           "unknown_family", "mismatched_weights", "bad_weights")
 
 
 # The dtype whitelist: name in the header -> numpy dtype. Plain numbers only, never object.
@@ -114,14 +114,16 @@ class BundleHeader:
 # Writing
 
 
-def write_bundle(path, *, family, config_name, config, codec, weights, metadata=None):
+def write_bundle(path, *, family, config_name, config, codec, weights, metadata=None,
+                 overwrite=True):
     """Writes a bundle atomically (temp file + rename) and returns its path.
 
     `weights`: (name, array) pairs or a mapping, e.g. `[(v.path, v.numpy()) for v in
     model.weights]`. `config`, `codec`, `metadata`: JSON-able dicts (tuples come back as lists).
     Metadata gets `versions` and `created` (kept if given); a stale `sha256` is dropped.
     Everything is validated before any file is created, and a failed save never leaves a
-    partial bundle under `path` (an existing bundle there stays intact).
+    partial bundle under `path` (an existing bundle there stays intact). An existing file
+    is replaced only with `overwrite`, and never when it is not a regular file.
     """
     path = pathlib.Path(path).expanduser()
     for field, value in (("family", family), ("config_name", config_name)):
@@ -149,34 +151,23 @@ def write_bundle(path, *, family, config_name, config, codec, weights, metadata=
     prelude = _PRELUDE.pack(MAGIC, FORMAT_VERSION, len(header_bytes), data_length)
     prelude += _CRC.pack(zlib.crc32(prelude))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sha = hashlib.sha256()
+    outputs.output_dir(path.parent)
+    with outputs.atomic_file(path, overwrite) as f:
+        sha = hashlib.sha256()
 
-            def put(data):
-                sha.update(data)
-                f.write(data)
+        def put(data):
+            sha.update(data)
+            f.write(data)
 
-            put(prelude)
-            put(header_bytes)
-            put(bytes(_align(PRELUDE_SIZE + len(header_bytes)) - PRELUDE_SIZE - len(header_bytes)))
-            written = 0
-            for (name, array), entry in zip(arrays, index):
-                put(bytes(entry["offset"] - written))
-                put(array.reshape(-1).view(np.uint8))  # zero-copy view of the raw bytes
-                written = entry["offset"] + entry["nbytes"]
-            f.write(sha.digest())
-            f.flush()
-            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
-        umask = os.umask(0o022)  # mkstemp makes 0600 files; give the bundle the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+        put(prelude)
+        put(header_bytes)
+        put(bytes(_align(PRELUDE_SIZE + len(header_bytes)) - PRELUDE_SIZE - len(header_bytes)))
+        written = 0
+        for (name, array), entry in zip(arrays, index):
+            put(bytes(entry["offset"] - written))
+            put(array.reshape(-1).view(np.uint8))  # zero-copy view of the raw bytes
+            written = entry["offset"] + entry["nbytes"]
+        f.write(sha.digest())
     return path
 
 
@@ -281,6 +272,12 @@ def read_bundle(path, known_families=None):
                               offset=data_start + entry.offset).reshape(entry.shape)
         if _BIG_ENDIAN:
             array = array.byteswap()
+        if array.dtype.kind == "f" or entry.dtype == "bfloat16":
+            bad = array.size - int(np.isfinite(array.astype(np.float32)).sum())
+            if bad:
+                _fail(path, "bad_weights",
+                      f"weight {entry.name!r} holds {bad} non-finite values (NaN or infinity); "
+                      "the model diverged in training, or the file was edited")
         weights.append((entry.name, array))
     meta = dict(header["metadata"], sha256=bytes(view[-CHECKSUM_SIZE:]).hex())
     return BundleContents(family=header["family"], config_name=header["config_name"],
@@ -390,6 +387,8 @@ def _parse_header(raw, path, data_length):
                       ("codec", dict), ("metadata", dict), ("weights", list)):
         if not isinstance(header.get(key), kind):
             bad(f"header field {key!r} is missing or not a {kind.__name__}")
+    if not header["config_name"] or not header["family"]:
+        bad("header fields 'family' and 'config_name' must not be empty")
     index, names = [], set()
     for i, entry in enumerate(header["weights"]):
         if not isinstance(entry, dict):
@@ -412,6 +411,13 @@ def _parse_header(raw, path, data_length):
             bad(f"weight {name!r} lies outside the data section "
                 f"(bytes {offset}..{offset + nbytes} of {data_length})")
         index.append(WeightInfo(name, dtype, tuple(shape), offset, nbytes))
+    # A valid checksum only says the file is as its writer made it: a hand-made header
+    # could still point two arrays at the same bytes.
+    spans = sorted((entry.offset, entry.offset + entry.nbytes, entry.name)
+                   for entry in index if entry.nbytes)
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            bad(f"weights {first!r} and {second!r} overlap in the data section")
     header["index"] = index
     return header
 

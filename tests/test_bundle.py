@@ -16,6 +16,7 @@ import pytest
 
 from musiczoo import bundle
 from musiczoo.bundle import BundleError, read_bundle, read_header, write_bundle
+from musiczoo.outputs import OutputError
 
 MAGIC = b"\x89MZB\r\n\x1a\n"
 
@@ -335,7 +336,7 @@ def test_failure_midway_leaves_no_file(tmp_path, monkeypatch):
 
     target = tmp_path / "model.mzb"
     monkeypatch.setattr(bundle.os, "fsync", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         _write(target)
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary file
 

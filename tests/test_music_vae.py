@@ -1,6 +1,7 @@
 """MusicVAE: data windows, objective pieces, a tiny config trained on real chorales,
 encode/decode/interpolate, seeds, the CLI, and the errors users meet."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -197,11 +198,18 @@ def test_drums_vae_reads_drum_files_and_refuses_melodies(tmp_path):
 def test_interpolate_command_writes_the_path(trained, tmp_path, chorale_paths):
     from musiczoo.pipelines.io import read_file
     paths = commands.interpolate(str(trained[2]), str(chorale_paths[2]), str(chorale_paths[3]),
-                                 tmp_path, num_outputs=4, seed=1)
+                                 tmp_path, num_outputs=4, seed=1, overwrite=True)
     names = [p.name for p in paths]
     assert names == [f"cat-mel_2bar_small_interp_{n:03d}.mid" for n in range(1, 5)] + [
         "cat-mel_2bar_small_interp_all.mid"]
     assert all(read_file(p) for p in paths)                   # real MIDI files
+    # Again without overwrite: a new set beside the first, named by the run, same music.
+    again = commands.interpolate(str(trained[2]), str(chorale_paths[2]), str(chorale_paths[3]),
+                                 tmp_path, num_outputs=4, seed=1)
+    assert len(again) == 5 and not set(again) & set(paths)
+    assert all(re.fullmatch(r"cat-mel_2bar_small_interp_\d{8}-\d{6}(-\d+)?_(\d{3}|all)\.mid",
+                            p.name) for p in again)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
     a = melodies.melody_to_note_sequence([60] + [-2] * 31, 4)
     b = melodies.melody_to_note_sequence([-2] * 16 + [67] + [-2] * 15, 4)
     whole = concatenate([a, b, a], 32, 4)                     # 2 bars each at 120 qpm

@@ -11,7 +11,9 @@ Every failure to read a music file is a `ReadError` naming the file and the prob
 short `reason` key that the batch readers turn into statistics (`files_failed_<reason>`).
 """
 import hashlib
+import io as io_module
 import logging
+import math
 import os
 import pathlib
 import re
@@ -25,6 +27,7 @@ with warnings.catch_warnings():
     from note_seq import midi_io, musicxml_reader
     from note_seq.protobuf import music_pb2
 
+from musiczoo import outputs
 from musiczoo.pipelines.stats import Stats
 from musiczoo.progress import Progress
 
@@ -190,43 +193,90 @@ def read_files(paths, stats=None, progress=True, root_dir=None):
     meter.finish(f"{stats['sequences_read']} sequences")
 
 
-def write_midi_files(sequences, output_dir, stem):
-    """Writes sequences as <output_dir>/<stem>_001.mid, _002.mid, ...; returns the paths."""
-    output_dir = pathlib.Path(output_dir)
-    paths = [output_dir / f"{stem}_{n:03d}.mid" for n in range(1, len(sequences) + 1)]
-    for sequence, path in zip(sequences, paths):
-        write_midi(sequence, path)
-    return paths
+def end_at_bar_line(sequence):
+    """Sets `total_time` to the first bar line at or after the end of the music (its
+    notes, or a longer `total_time` already set, e.g. the generated length), so a
+    generated piece loops in time. The bar is taken from the first tempo and time
+    signature (default 120 qpm, 4/4). Returns the sequence."""
+    qpm = sequence.tempos[0].qpm if sequence.tempos else 120.0
+    numerator, denominator = 4, 4
+    if sequence.time_signatures:
+        numerator = sequence.time_signatures[0].numerator or 4
+        denominator = sequence.time_signatures[0].denominator or 4
+    bar = numerator * 4.0 / denominator * 60.0 / qpm
+    end = max([sequence.total_time] + [note.end_time for note in sequence.notes])
+    bars = max(1, math.ceil(end / bar - 1e-6))  # float slack: 3.9999999 s is bar 2's end
+    sequence.total_time = bars * bar
+    return sequence
 
 
-def write_midi(sequence, path):
-    """Writes a NoteSequence as a Standard MIDI File (parent folders are created)."""
-    path = str(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    midi_io.note_sequence_to_midi_file(sequence, path)
+def midi_bytes(sequence):
+    """A NoteSequence as the bytes of a Standard MIDI File that ends (end of track, in
+    every track) at `sequence.total_time`, or at its last event if that is later.
+
+    pretty_midi alone ends each track one tick after its last event, so a 2-bar loop
+    whose last hit is early in bar 2 would be written 3.6 s long instead of 4.0 s."""
+    import mido
+
+    buffer = io_module.BytesIO()
+    midi = midi_io.note_sequence_to_pretty_midi(sequence)
+    midi.write(buffer)
+    end_tick = midi.time_to_tick(sequence.total_time) if sequence.total_time > 0 else 0
+    parsed = mido.MidiFile(file=io_module.BytesIO(buffer.getvalue()))
+    for track in parsed.tracks:
+        if not track or track[-1].type != "end_of_track":
+            continue
+        before = sum(message.time for message in track[:-1])
+        track[-1].time = max(end_tick - before, 0)
+    buffer = io_module.BytesIO()
+    parsed.save(file=buffer)
+    return buffer.getvalue()
 
 
-def write_note_sequences(path, sequences):
+def write_midi_files(sequences, output_dir, stem, suffixes=None, overwrite=False):
+    """Writes generated sequences into `output_dir`, each ending at its last bar line;
+    returns the paths. Names: `<stem>_<run tag>_001.mid`, ... (never replacing an
+    earlier run's files), or with `overwrite` `<stem>_001.mid`, ... replaced in place.
+    `stem` (a config name: data from a bundle) is made a safe file name."""
+    suffixes = suffixes or [f"{n:03d}" for n in range(1, len(sequences) + 1)]
+    data = [midi_bytes(end_at_bar_line(sequence)) for sequence in sequences]
+    return outputs.write_batch(output_dir, stem, suffixes, lambda i, f: f.write(data[i]),
+                               overwrite=overwrite)
+
+
+def write_midi(sequence, path, overwrite=True):
+    """Writes a NoteSequence as a Standard MIDI File (parent folders are created),
+    atomically; with overwrite=False an existing file is an error."""
+    path = pathlib.Path(path)
+    outputs.output_dir(path.parent)
+    outputs.write_bytes(path, midi_bytes(sequence), overwrite=overwrite)
+    return path
+
+
+def write_note_sequences(path, sequences, overwrite=True, empty_error=None):
     """Writes NoteSequences to a TFRecord file in Magenta's layout; returns how many.
 
     Writes to a temporary name first, so an interrupted run never leaves a short file
-    under the real name.
+    under the real name; an existing file is replaced only with `overwrite`, and never
+    when it is not a regular file (a device, a folder). With `empty_error` (a message),
+    writing no sequence raises ValueError(empty_error) and leaves no file.
     """
     import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
 
-    path = str(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = path + ".partial"
+    path = pathlib.Path(path)
+    outputs.output_dir(path.parent)
+    outputs.check_target(path, overwrite)
     count = 0
-    try:
-        with tf.io.TFRecordWriter(partial) as writer:
-            for sequence in sequences:
-                writer.write(sequence.SerializeToString())
-                count += 1
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    with outputs.atomic_path(path, overwrite) as partial:
+        try:
+            with tf.io.TFRecordWriter(partial) as writer:
+                for sequence in sequences:
+                    writer.write(sequence.SerializeToString())
+                    count += 1
+        except tf.errors.OpError as error:  # TF reports write failures as its own errors
+            raise outputs.OutputError(path, f"cannot be written: {error.message}") from None
+        if not count and empty_error:
+            raise ValueError(empty_error)
     return count
 
 
@@ -262,22 +312,28 @@ def read_note_sequences(path):
         index += 1
 
 
-def convert_directory(input_dir, output_file, recursive=True, progress=True):
+def convert_directory(input_dir, output_file, recursive=True, progress=True, overwrite=False):
     """Converts every music file under `input_dir` into one TFRecord of NoteSequences.
 
     Magenta's `convert_dir_to_note_sequences`, except that subfolders are included by
     default and bad files are counted per reason instead of only logged. Returns the Stats
     (`files_read`, `files_failed_<reason>`, `files_ignored_unsupported_extension`,
-    `sequences_read`, `sequences_written`, `abc_tunes_failed_<reason>`).
+    `sequences_read`, `sequences_written`, `abc_tunes_failed_<reason>`). An existing
+    output is replaced only with `overwrite`; no readable file means no output at all.
     """
     if os.path.isdir(output_file):
         raise IsADirectoryError(f"{output_file}: is a folder; give the TFRecord file to write, "
                                 f"e.g. {os.path.join(output_file, 'notesequences.tfrecord')}")
+    outputs.output_dir(os.path.dirname(os.path.abspath(output_file)))  # before any reading
+    outputs.check_target(output_file, overwrite)
     stats = Stats()
     all_files = _walk_files(input_dir, recursive)
     music_files = [p for p in all_files if os.path.splitext(p)[1].lower() in SUPPORTED_EXTENSIONS]
     if len(all_files) > len(music_files):
         stats.count("files_ignored_unsupported_extension", len(all_files) - len(music_files))
     sequences = read_files(music_files, stats=stats, progress=progress, root_dir=input_dir)
-    stats.count("sequences_written", write_note_sequences(output_file, sequences))
+    empty = (f"{input_dir}: no readable MIDI, MusicXML or ABC files found"
+             + ("" if recursive else " (subfolders not searched)") + "; nothing was written")
+    stats.count("sequences_written", write_note_sequences(output_file, sequences, overwrite,
+                                                          empty_error=empty))
     return stats

@@ -16,8 +16,10 @@ from musiczoo.scripts import common
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_dir", None, "Folder of .mid/.midi/.kar, .xml/.mxl/.musicxml and "
                     ".abc files to convert.")
-flags.DEFINE_string("output_file", None, "TFRecord file to write (overwritten if it exists).")
+flags.DEFINE_string("output_file", None, "TFRecord file to write (an existing file is kept "
+                    "unless --overwrite).")
 flags.DEFINE_bool("recursive", True, "Also convert the files in subfolders.")
+flags.DEFINE_bool("overwrite", False, "Replace --output_file if it exists.")
 flags.mark_flags_as_required(["input_dir", "output_file"])
 
 
@@ -26,13 +28,9 @@ def main():
 
     stats = io.convert_directory(os.path.expanduser(FLAGS.input_dir),
                                  os.path.expanduser(FLAGS.output_file),
-                                 recursive=FLAGS.recursive)
+                                 recursive=FLAGS.recursive, overwrite=FLAGS.overwrite)
     print(stats.report("conversion statistics"))
-    written = stats["sequences_written"]
-    print(f"{written} NoteSequences -> {FLAGS.output_file}")
-    if not written:
-        raise ValueError(f"{FLAGS.input_dir}: no readable MIDI, MusicXML or ABC files found"
-                         + ("" if FLAGS.recursive else " (subfolders not searched)"))
+    print(f"{stats['sequences_written']} NoteSequences -> {FLAGS.output_file}")
     return 0
 
 

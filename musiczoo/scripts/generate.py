@@ -26,10 +26,13 @@ flags.DEFINE_integer("beam_size", 1, "Beam search width (1: plain sampling).")
 flags.DEFINE_integer("branch_factor", 1, "Beam search branches per beam.")
 flags.DEFINE_integer("steps_per_iteration", 1, "Beam search steps between prunings.")
 flags.DEFINE_integer("seed", None, "Random seed: the same seed gives the same output.")
+flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...), replacing "
+                  "files of an earlier run; default: names carry the run's date and time and "
+                  "nothing is ever replaced.")
 flags.mark_flags_as_required(["bundle", "output_dir"])
 
 OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "qpm", "temperature",
-           "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed")
+           "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed", "overwrite")
 
 
 def main():

@@ -18,6 +18,8 @@ flags.DEFINE_integer("seed", None, "Random seed: the same seed gives the same ou
 flags.DEFINE_string("select", "first", "Which window of a longer input to encode: first, "
                     "longest (the longest melody/track's first), or bar=N (the one starting at "
                     "bar N).")
+flags.DEFINE_bool("overwrite", False, "Write fixed names, replacing files of an earlier run; "
+                  "default: names carry the run's date and time.")
 flags.mark_flags_as_required(["bundle", "input_midi_1", "input_midi_2", "output_dir"])
 
 
@@ -26,7 +28,7 @@ def main():
     paths = commands.interpolate(FLAGS.bundle, FLAGS.input_midi_1, FLAGS.input_midi_2,
                                  FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
                                  temperature=FLAGS.temperature, seed=FLAGS.seed,
-                                 select=FLAGS.select)
+                                 select=FLAGS.select, overwrite=FLAGS.overwrite)
     for path in paths:
         print(path)
     return 0
