@@ -83,12 +83,34 @@ def restore_weights(model, contents, path="<bundle>"):
                 path, "mismatched_weights",
                 f"weight {name} has shape {tuple(value.shape)}, the model expects "
                 f"{tuple(variable.shape)} for {variable.path}")
+        if np.dtype(value.dtype) != np.dtype(variable.dtype):
+            raise bundle_format.BundleError(
+                path, "mismatched_weights",
+                f"weight {name} is {value.dtype}, the model's {variable.path} is "
+                f"{variable.dtype}")
     model.set_weights([value for _, value in contents.weights])
     return model
 
 
-def model_parts(contents):
-    """(config, codec) rebuilt from a bundle's contents, for a family's from_bundle."""
+def model_parts(contents, path="<bundle>"):
+    """(config, codec) rebuilt from a bundle's contents, for a family's from_bundle.
+
+    The header is untrusted even with a valid checksum (anyone can recompute it): a
+    config or codec that does not fit the schema is a BundleError naming the problem."""
     from musiczoo.pipelines.codecs import codec_from_config
-    return (registry.config_from_dict(contents.family, contents.config),
-            codec_from_config(contents.codec))
+
+    def refuse(what, error):
+        raise bundle_format.BundleError(path, "bad_header", f"its {what} is invalid: {error}")
+
+    try:
+        config = registry.config_from_dict(contents.family, contents.config)
+    except (ValueError, TypeError) as error:
+        refuse("config", error)
+    if config.name != contents.config_name:
+        refuse("config", f"its name {config.name!r} differs from the header's config_name "
+                         f"{contents.config_name!r}")
+    try:
+        codec = codec_from_config(contents.codec)
+    except (ValueError, TypeError) as error:
+        refuse("codec", error)
+    return config, codec

@@ -178,10 +178,15 @@ def config_from_dict(family_name, values):
     fields restored at any depth, unknown keys refused."""
     family = get_family(family_name)
     hints = typing.get_type_hints(family.config_class)
-    known = {f.name for f in dataclasses.fields(family.config_class)}
+    fields = dataclasses.fields(family.config_class)
+    known = {f.name for f in fields}
     unknown = set(values) - known
     if unknown:
         raise RegistryError(f"config has fields unknown to {family_name}: {sorted(unknown)}")
+    missing = [f.name for f in fields if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RegistryError(f"config lacks the required field(s) {missing}")
     restored = {}
     for key, value in values.items():
         is_tuple = typing.get_origin(hints[key]) is tuple or hints[key] is tuple

@@ -3,7 +3,20 @@ and the metadata a training run records."""
 import datetime
 import pathlib
 
-from musiczoo import bundles
+from musiczoo import bundles, checks
+
+# Bounds on one generation call: the batch and its history live in memory at once.
+MAX_OUTPUTS = 1024
+MAX_QPM = 1000.0
+
+
+def check_generation(num_outputs, num_steps=None, qpm=None, max_steps=None):
+    """(num_outputs, num_steps or None, qpm or None) checked: clear errors for 0, negative,
+    fractional, absurdly large or non-finite values instead of silent defaults."""
+    num_outputs = checks.integer("num_outputs", num_outputs, 1, MAX_OUTPUTS)
+    num_steps = checks.optional_integer("num_steps", num_steps, 1, max_steps)
+    qpm = checks.optional_positive_number("qpm", qpm, MAX_QPM)
+    return num_outputs, num_steps, qpm
 
 
 class BundledModel:
@@ -28,11 +41,12 @@ class BundledModel:
 
     @classmethod
     def from_bundle(cls, contents, path="<bundle>"):
-        config, codec = bundles.model_parts(contents)
+        from musiczoo.bundle import BundleError
+        config, codec = bundles.model_parts(contents, path)
+        if codec != config.codec():
+            raise BundleError(path, "bad_header", f"the bundle's codec {codec!r} differs from "
+                                                  f"what its config builds ({config.codec()!r})")
         instance = cls(config, metadata=contents.metadata)
-        if codec != instance.codec:
-            raise ValueError(f"{path}: the bundle's codec {codec!r} differs from what its config "
-                             f"builds ({instance.codec!r})")
         bundles.restore_weights(instance.model, contents, path)
         instance.bundle_path = pathlib.Path(path)
         return instance
@@ -58,6 +72,18 @@ class BundledModel:
                            if k not in ("step", "seconds") and not k.startswith("eval_")},
             eval_metrics={k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")},
             examples=info.get("examples"))
+
+    def run_identity(self):
+        """What a run folder records to refuse being resumed by another config."""
+        from musiczoo import registry
+        return {"family": self.family, "config": registry.config_to_dict(self.config),
+                "codec": self.codec.get_config()}
+
+    def run_bundle_path(self, run_dir):
+        """run_dir/<config name>.mzb, the name made safe (a bundle's name is data)."""
+        from musiczoo import outputs
+        return outputs.inside(pathlib.Path(run_dir),
+                              outputs.safe_name(self.config.name, self.family) + ".mzb")
 
     def save_bundle(self, path, description=None):
         metadata = dict(self.metadata)

@@ -1,7 +1,7 @@
 """Drums RNN configs under Magenta's names and meanings (drums_rnn_model.default_configs)."""
 import dataclasses
 
-from musiczoo import registry
+from musiczoo import checks, registry
 from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES, ONE_DRUM_PITCHES, MultiDrumCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
@@ -22,8 +22,18 @@ class DrumsRNNConfig(EventsRNNConfig):
     binary_counter_bits: int = 6
 
     def __post_init__(self):
+        super().__post_init__()
         if self.encoding not in ("one_hot", "lookback"):
             raise ValueError(f"{self.name}: encoding must be one_hot or lookback")
+        if not 0 <= self.binary_counter_bits <= 16:
+            raise ValueError(f"{self.name}: binary_counter_bits must be in 0..16, "
+                             f"got {self.binary_counter_bits}")
+        if not self.drum_type_pitches or not all(
+                isinstance(group, (tuple, list)) and group and
+                all(checks._is_int(p) and 0 <= p <= 127 for p in group)
+                for group in self.drum_type_pitches):
+            raise ValueError(f"{self.name}: drum_type_pitches must be groups of MIDI pitches "
+                             f"0..127, got {self.drum_type_pitches!r}")
 
     def codec(self):
         drums = MultiDrumCodec([list(p) for p in self.drum_type_pitches])

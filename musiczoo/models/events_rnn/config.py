@@ -1,6 +1,8 @@
 """The fields every events-RNN config shares: Magenta's HParams and extractor settings."""
 import dataclasses
 
+from musiczoo import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class EventsRNNConfig:
@@ -19,3 +21,12 @@ class EventsRNNConfig:
     min_bars: int = 7
     max_steps: int = 512
     gap_bars: float = 1.0
+
+    def __post_init__(self):
+        checks.check_config(
+            self, at_least={"steps_per_quarter": 1, "layer_sizes": 1, "attn_length": 0,
+                            "clip_norm": 0, "batch_size": 1, "min_bars": 0, "max_steps": 1,
+                            "gap_bars": 0},
+            fraction=("dropout_rate",), positive=("learning_rate",))
+        if not self.layer_sizes:
+            raise ValueError(f"{self.name}: layer_sizes must name at least one layer")

@@ -7,10 +7,11 @@ import pathlib
 import numpy as np
 
 from musiczoo import runtime
-from musiczoo.models.base import BundledModel
+from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.pipelines import io
 
 DEFAULT_NUM_STEPS = 128
+MAX_STEPS = 1 << 16  # 4,096 bars of 16th notes
 
 
 class EventsRNN(BundledModel):
@@ -29,7 +30,7 @@ class EventsRNN(BundledModel):
 
     def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
               checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None, max_length=None):
+              training_data=None, max_length=None, overwrite=False):
         """Trains to `num_training_steps` (resuming from run_dir), then writes
         run_dir/<config>.mzb with the eval metrics. Returns the metrics dict."""
         from musiczoo import training
@@ -41,9 +42,10 @@ class EventsRNN(BundledModel):
             learning_rate=self.config.learning_rate, clip_norm=self.config.clip_norm,
             num_training_steps=num_training_steps, eval_every=eval_every,
             checkpoint_every=checkpoint_every, seed=seed, progress=progress,
-            max_length=max_length)
+            max_length=max_length,
+            identity=self.run_identity(), overwrite=overwrite)
         self.record_training(metrics, info, dataset_dir, training_data)
-        self.save_bundle(pathlib.Path(run_dir) / f"{self.config.name}.mzb")
+        self.save_bundle(self.run_bundle_path(run_dir))
         return metrics
 
     # -- generation -----------------------------------------------------------------------
@@ -66,8 +68,7 @@ class EventsRNN(BundledModel):
         from musiczoo import sampling
         from musiczoo.models.events_rnn import tf_inputs
 
-        if num_outputs < 1:
-            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        num_outputs, num_steps, qpm = check_generation(num_outputs, num_steps, qpm, MAX_STEPS)
         ids, context = self.primer_ids(primer)
         num_steps = num_steps or DEFAULT_NUM_STEPS
         if num_steps <= len(ids):
@@ -85,19 +86,23 @@ class EventsRNN(BundledModel):
             beam_size=beam_size, branch_factor=branch_factor,
             steps_per_iteration=steps_per_iteration)
         qpm = qpm or context.get("qpm") or 120.0
+        seconds = num_steps / self.config.steps_per_quarter * 60.0 / qpm
         sequences = []
         for row, score in zip(generated.numpy(), log_likelihood.numpy()):
             sequence = self.to_note_sequence(row, context, qpm)
+            sequence.total_time = max(sequence.total_time, seconds)  # the whole length made
             sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
             sequences.append(sequence)
         return sequences
 
-    def generate_to_midi(self, output_dir, num_outputs=10, **options):
-        """Writes each generated sequence as <config>_<n>.mid; returns the paths."""
+    def generate_to_midi(self, output_dir, num_outputs=10, overwrite=False, **options):
+        """Writes each generated sequence as <config>_<run>_<n>.mid (with `overwrite`:
+        <config>_<n>.mid, replaced); returns the paths."""
         options = {k: v for k, v in options.items() if v is not None}
         primer = {k: options.pop(k) for k in ("primer_melody", "primer_drums", "primer_midi")
                   if k in options}
         if len(primer) > 1:
             raise ValueError(f"give one primer, not {', '.join(sorted(primer))}")
         sequences = self.generate(num_outputs, primer=primer or None, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name)
+        return io.write_midi_files(sequences, output_dir, self.config.name,
+                                   overwrite=overwrite)

@@ -23,6 +23,11 @@ class MelodyRNNConfig(EventsRNNConfig):
     min_unique_pitches: int = 5
 
     def __post_init__(self):
+        super().__post_init__()
+        if not (0 <= self.min_note and self.max_note <= 128 and self.min_unique_pitches >= 0):
+            raise ValueError(f"{self.name}: notes must lie in 0..128 and min_unique_pitches "
+                             f"be >= 0 (got {self.min_note}..{self.max_note}, "
+                             f"{self.min_unique_pitches})")
         if self.encoding not in ("one_hot", "lookback", "key"):
             raise ValueError(f"{self.name}: encoding must be one_hot, lookback or key, "
                              f"got {self.encoding!r}")

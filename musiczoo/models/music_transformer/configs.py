@@ -9,7 +9,7 @@ relative positions up to the context) scaled to what trains on a CPU; change any
 """
 import dataclasses
 
-from musiczoo import registry
+from musiczoo import checks, registry
 from musiczoo.pipelines import transforms
 from musiczoo.pipelines.chorales import ChoraleGridExtractor
 from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
@@ -44,18 +44,25 @@ class MusicTransformerConfig:
     num_reserved_ids: int = 0             # performance: 2 gives the 310-event vocabulary
 
     def __post_init__(self):
+        checks.check_config(
+            self, at_least={"num_layers": 1, "d_model": 1, "num_heads": 1, "ff_size": 1,
+                            "max_relative_position": 1, "max_length": 2, "batch_size": 1,
+                            "warmup_steps": 0, "clip_norm": 0, "transpose_range": 0,
+                            "min_pitch": 0, "steps_per_quarter": 1, "num_velocity_bins": 1,
+                            "num_reserved_ids": 0},
+            fraction=("dropout_rate",), positive=("learning_rate",))
+        if self.max_pitch > 127 or self.min_pitch > self.max_pitch:
+            raise ValueError(f"{self.name}: pitches must satisfy 0 <= min_pitch <= max_pitch "
+                             f"<= 127, got {self.min_pitch}..{self.max_pitch}")
+        if any(not f > 0 for f in self.stretch_factors):
+            raise ValueError(f"{self.name}: stretch_factors must be > 0, "
+                             f"got {self.stretch_factors}")
         if self.representation not in ("chorale", "performance"):
             raise ValueError(f"{self.name}: representation must be chorale or performance, "
                              f"got {self.representation!r}")
         if self.d_model % self.num_heads:
             raise ValueError(f"{self.name}: num_heads ({self.num_heads}) must divide the width "
                              f"d_model ({self.d_model})")
-        for field in ("num_layers", "d_model", "num_heads", "ff_size", "max_relative_position",
-                      "max_length", "batch_size"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{self.name}: {field} must be >= 1, got {getattr(self, field)}")
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"{self.name}: dropout_rate must lie in [0, 1)")
 
     def event_codec(self):
         if self.representation == "chorale":

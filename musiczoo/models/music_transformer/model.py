@@ -14,12 +14,16 @@ import pathlib
 import numpy as np
 
 from musiczoo import runtime
-from musiczoo.models.base import BundledModel
+from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.models.events_rnn import primers
 from musiczoo.pipelines import chorales, io, notearrays, performances
 
 log = logging.getLogger("musiczoo")
 DEFAULT_STEPS = {"chorale": 128, "performance": 1024}
+# Generation may run past the trained context (relative attention allows it), up to this
+# many contexts (or MAX_TOKENS for small models): the key/value cache grows with every token.
+MAX_CONTEXTS = 16
+MAX_TOKENS = 16384
 
 
 class MusicTransformer(BundledModel):
@@ -58,7 +62,7 @@ class MusicTransformer(BundledModel):
 
     def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
               checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None, max_length=None):
+              training_data=None, max_length=None, overwrite=False):
         """Trains on random crops of `max_length` tokens (default: the config's context),
         starting on a step (a chorale crop opens with a soprano) behind the start symbol,
         as generation starts, transposed by up to +-transpose_range; evaluates on
@@ -78,9 +82,10 @@ class MusicTransformer(BundledModel):
             eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
             progress=progress, max_length=length, eval_max_length=length,
             metrics_fn=self.metrics_fn(seed), crop_align=config.tokens_per_step,
-            crop_start_input=[float(self.codec.start_id)])
+            crop_start_input=[float(self.codec.start_id)],
+            identity=self.run_identity(), overwrite=overwrite)
         self.record_training(metrics, info, dataset_dir, training_data)
-        self.save_bundle(pathlib.Path(run_dir) / f"{config.name}.mzb")
+        self.save_bundle(self.run_bundle_path(run_dir))
         return metrics
 
     # -- primers and outputs --------------------------------------------------------------
@@ -186,10 +191,11 @@ class MusicTransformer(BundledModel):
                  steps_per_iteration=1):
         """`num_outputs` NoteSequences of `num_steps` steps (grid steps or events, primer
         included), sampled as one batch with the key/value cache."""
-        if num_outputs < 1:
-            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
-        tokens, context = self.primer_tokens(primer)
         per_step = self.config.tokens_per_step
+        num_outputs, num_steps, qpm = check_generation(
+            num_outputs, num_steps, qpm,
+            max(MAX_CONTEXTS * self.context, MAX_TOKENS) // per_step)
+        tokens, context = self.primer_tokens(primer)
         num_steps = num_steps or DEFAULT_STEPS[self.config.representation]
         wanted = num_steps * per_step + 1
         if wanted <= len(tokens):
@@ -209,7 +215,7 @@ class MusicTransformer(BundledModel):
             sequences.append(sequence)
         return sequences
 
-    def generate_to_midi(self, output_dir, num_outputs=10, **options):
+    def generate_to_midi(self, output_dir, num_outputs=10, overwrite=False, **options):
         """musiczoo_generate: one MIDI file per output; returns the paths."""
         options = {k: v for k, v in options.items() if v is not None}
         for flag in ("primer_melody", "primer_drums"):
@@ -218,4 +224,5 @@ class MusicTransformer(BundledModel):
                                  "MIDI file with --primer_midi")
         primer = options.pop("primer_midi", None)
         sequences = self.generate(num_outputs, primer=primer, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name)
+        return io.write_midi_files(sequences, output_dir, self.config.name,
+                                   overwrite=overwrite)

@@ -6,7 +6,7 @@ min_learning_rate, grad_clip), so a Magenta user's `--hparams` carry over.
 """
 import dataclasses
 
-from musiczoo import registry
+from musiczoo import checks, registry
 from musiczoo.pipelines.codecs.drums import MultiDrumCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
 from musiczoo.pipelines.dataset import DataSpec
@@ -40,6 +40,15 @@ class MusicVAEConfig:
     transpose_range: int = 0              # training-time transposition, +-semitones (melody)
 
     def __post_init__(self):
+        checks.check_config(
+            self, at_least={"slice_bars": 1, "steps_per_quarter": 1, "max_bars": 1, "z_size": 1,
+                            "enc_rnn_size": 1, "dec_rnn_size": 1, "conductor_rnn_size": 1,
+                            "free_bits": 0, "max_beta": 0, "sampling_rate": 0,
+                            "min_learning_rate": 0, "grad_clip": 0, "batch_size": 1,
+                            "transpose_range": 0},
+            fraction=("beta_rate",), positive=("learning_rate", "decay_rate"))
+        if self.decay_rate > 1:
+            raise ValueError(f"{self.name}: decay_rate must be in (0, 1], got {self.decay_rate}")
         if self.representation not in ("melody", "drums"):
             raise ValueError(f"{self.name}: representation must be melody or drums, "
                              f"got {self.representation!r}")

@@ -13,7 +13,8 @@ import pathlib
 import numpy as np
 
 from musiczoo import runtime
-from musiczoo.models.base import BundledModel
+from musiczoo import checks
+from musiczoo.models.base import MAX_OUTPUTS, BundledModel, check_generation
 from musiczoo.models.music_vae import inputs
 from musiczoo.pipelines import drums, io, melodies
 
@@ -48,7 +49,7 @@ class MusicVAE(BundledModel):
 
     def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
               checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None, max_length=None):
+              training_data=None, max_length=None, overwrite=False):
         """Trains to `num_training_steps` (resuming from run_dir) on a create_dataset folder
         of this config's windows, then writes run_dir/<config>.mzb. Returns the metrics."""
         from musiczoo import training
@@ -69,9 +70,10 @@ class MusicVAE(BundledModel):
             progress=progress, metrics_fn=network.make_metrics_fn(self.model, config),
             # Windows are small and a dataset lists them piece by piece, corpus by corpus:
             # shuffle across (nearly) all of them, not a 2,048-window stretch of one corpus.
-            shuffle_buffer=SHUFFLE_BUFFER)
+            shuffle_buffer=SHUFFLE_BUFFER,
+            identity=self.run_identity(), overwrite=overwrite)
         self.record_training(metrics, info, dataset_dir, training_data)
-        self.save_bundle(pathlib.Path(run_dir) / f"{config.name}.mzb")
+        self.save_bundle(self.run_bundle_path(run_dir))
         return metrics
 
     # -- encoding -------------------------------------------------------------------------
@@ -136,13 +138,17 @@ class MusicVAE(BundledModel):
         return ids.numpy()[:, 1:]
 
     def to_note_sequence(self, ids, qpm=DEFAULT_QPM):
+        """A NoteSequence lasting the whole window (a loop: it ends on its bar line)."""
         events = self.codec.ids_to_events(ids)
         steps = self.config.steps_per_quarter
         if self.config.representation == "melody":
-            return melodies.melody_to_note_sequence(events, steps, qpm)
-        track = drums.DrumTrack(list(events), steps_per_bar=self.config.steps_per_bar,
-                                steps_per_quarter=steps)
-        return drums.drum_track_to_note_sequence(track, qpm=qpm)
+            sequence = melodies.melody_to_note_sequence(events, steps, qpm)
+        else:
+            track = drums.DrumTrack(list(events), steps_per_bar=self.config.steps_per_bar,
+                                    steps_per_quarter=steps)
+            sequence = drums.drum_track_to_note_sequence(track, qpm=qpm)
+        sequence.total_time = max(sequence.total_time, len(ids) / steps * 60.0 / qpm)
+        return sequence
 
     def decode(self, z, temperature=1.0, seed=None, top_k=0, qpm=DEFAULT_QPM):
         """NoteSequences decoded from latent vectors [N, z_size]."""
@@ -151,8 +157,7 @@ class MusicVAE(BundledModel):
 
     def sample(self, num_outputs=1, temperature=1.0, seed=None, qpm=DEFAULT_QPM, top_k=0):
         """Sequences decoded from z ~ N(0, I) (seeded: same seed, same output)."""
-        if num_outputs < 1:
-            raise ValueError(f"num_outputs must be at least 1, got {num_outputs}")
+        num_outputs, _, qpm = check_generation(num_outputs, None, qpm)
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((num_outputs, self.config.z_size)).astype(np.float32)
         decode_seed = None if seed is None else int(rng.integers(2 ** 62))
@@ -161,6 +166,7 @@ class MusicVAE(BundledModel):
     def generate(self, num_outputs=1, num_steps=None, *, temperature=1.0, seed=None,
                  qpm=DEFAULT_QPM, top_k=0):
         """The common family verb: `sample` (num_steps is the window, or None)."""
+        num_outputs, num_steps, qpm = check_generation(num_outputs, num_steps, qpm)
         if num_steps not in (None, self.window_steps):
             raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
                              f"({self.config.slice_bars} bars); got num_steps={num_steps}")
@@ -169,8 +175,8 @@ class MusicVAE(BundledModel):
     def interpolation_path(self, start, end, num_steps=5, select="first"):
         """Latent vectors [num_steps, z_size]: slerp between the two inputs' posterior means
         (Magenta interpolates between mu), ends included."""
-        if num_steps < 2:
-            raise ValueError(f"an interpolation needs at least 2 steps (its ends), got {num_steps}")
+        num_steps = checks.integer("num_outputs (points on the path, ends included)",
+                                   num_steps, 2, MAX_OUTPUTS)
         _, mu, _ = self.encode([start, end], select)
         return np.stack([slerp(mu[0], mu[1], t)
                          for t in np.linspace(0.0, 1.0, num_steps)]).astype(np.float32)
@@ -186,7 +192,7 @@ class MusicVAE(BundledModel):
 
     def generate_to_midi(self, output_dir, num_outputs=10, temperature=1.0, seed=None,
                          qpm=None, num_steps=None, top_k=None, beam_size=None, branch_factor=None,
-                         steps_per_iteration=None, **primer):
+                         steps_per_iteration=None, overwrite=False, **primer):
         """musiczoo_generate for a VAE: samples from the prior, one MIDI file each."""
         given = sorted(k for k, v in primer.items() if v is not None)
         if given:
@@ -195,22 +201,25 @@ class MusicVAE(BundledModel):
                              "musiczoo_interpolate (or vae.encode / vae.decode in Python)")
         if {beam_size, branch_factor, steps_per_iteration} - {None, 1}:
             raise ValueError("beam search does not apply to MusicVAE sampling")
+        _, _, qpm = check_generation(num_outputs, None, qpm)
         sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
                                   qpm=qpm or DEFAULT_QPM, top_k=top_k)
-        return io.write_midi_files(sequences, output_dir, self.config.name)
+        return io.write_midi_files(sequences, output_dir, self.config.name,
+                                   overwrite=overwrite)
 
     def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
-                            temperature=0.5, seed=None, select="first", qpm=None):
-        """Writes each step of the path as <config>_interp_<n>.mid and all of them, one
-        after the other, as <config>_interp_all.mid; returns the paths."""
+                            temperature=0.5, seed=None, select="first", qpm=None,
+                            overwrite=False):
+        """Writes each step of the path as <config>_interp_<run>_<n>.mid and all of them,
+        one after the other, as <config>_interp_<run>_all.mid (with `overwrite`: without
+        the run tag, replaced); returns the paths."""
+        _, _, qpm = check_generation(1, None, qpm)
         sequences = self.interpolate(input_midi_1, input_midi_2, num_outputs, temperature,
                                      seed, select, qpm or DEFAULT_QPM)
-        output_dir = pathlib.Path(output_dir)
-        paths = io.write_midi_files(sequences, output_dir, f"{self.config.name}_interp")
         whole = concatenate(sequences, self.window_steps, self.config.steps_per_quarter)
-        whole_path = output_dir / f"{self.config.name}_interp_all.mid"
-        io.write_midi(whole, whole_path)
-        return paths + [whole_path]
+        suffixes = [f"{n:03d}" for n in range(1, len(sequences) + 1)] + ["all"]
+        return io.write_midi_files(sequences + [whole], output_dir,
+                                   f"{self.config.name}_interp", suffixes, overwrite)
 
 
 def concatenate(sequences, window_steps, steps_per_quarter):

@@ -3,6 +3,8 @@
 One codec object serves dataset creation and generation, so the two can never disagree.
 Codecs are pure numpy and fully described by `get_config()` (stored in bundles).
 """
+import inspect
+
 import numpy as np
 
 CODECS = {}
@@ -14,12 +16,29 @@ def register_codec(cls):
 
 
 def codec_from_config(config):
-    """Rebuilds a codec from `get_config()` output (`{"class": name, ...kwargs}`)."""
+    """Rebuilds a codec from `get_config()` output (`{"class": name, ...kwargs}`).
+
+    The dict may come from a file (a bundle header): anything that does not describe a
+    known codec with its own arguments is a ValueError saying what is wrong."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a codec config must be an object, got {type(config).__name__}")
     config = dict(config)
-    name = config.pop("class")
+    name = config.pop("class", None)
+    if not isinstance(name, str):
+        raise ValueError(f"the codec config has no 'class' naming the codec (known: "
+                         f"{sorted(CODECS)})")
     if name not in CODECS:
         raise ValueError(f"unknown codec {name!r}; known: {sorted(CODECS)}")
-    return CODECS[name](**config)
+    try:
+        inspect.signature(CODECS[name]).bind(**config)
+    except TypeError as error:
+        raise ValueError(f"codec {name}: {error} (its arguments: "
+                         f"{', '.join(inspect.signature(CODECS[name]).parameters)})") from None
+    try:
+        return CODECS[name](**config)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
+        raise ValueError(f"codec {name}: invalid arguments ({type(error).__name__}: "
+                         f"{error})") from None
 
 
 class Codec:
