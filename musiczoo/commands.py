@@ -5,7 +5,7 @@ work goes through the family's model class (registry), which says what it can do
 """
 import pathlib
 
-from musiczoo import registry
+from musiczoo import checks, outputs, registry
 from musiczoo.bundles import load_bundle
 
 
@@ -19,9 +19,10 @@ def resolve_config(config=None, model=None, hparams=None):
 
 
 def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_ratio=0.1,
-                   progress=True):
+                   progress=True, overwrite=False):
     """Turns `input` (corpus name, folder, NoteSequence TFRecord or file) into training and
-    eval TFRecords for `config`; returns the DatasetResult (with statistics)."""
+    eval TFRecords for `config`; returns the DatasetResult (with statistics). Raises
+    dataset.NoExamplesError (with the statistics and the reason) when nothing is kept."""
     from musiczoo.pipelines import corpora, dataset
 
     _, cfg = resolve_config(config, model, hparams)
@@ -29,7 +30,7 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     return dataset.create_dataset(
         cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
         progress=progress, config_name=cfg.name, input_description=description,
-        stats=sequences.stats, input_spec=str(input))
+        stats=sequences.stats, input_spec=str(input), overwrite=overwrite)
 
 
 def _model_for(config=None, model=None, hparams=None, bundle=None):
@@ -44,25 +45,37 @@ def _model_for(config=None, model=None, hparams=None, bundle=None):
 
 def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle=None,
           num_training_steps=1000, **options):
-    """Trains (or, with `bundle`, fine-tunes) a model on a create_dataset folder."""
+    """Trains (or, with `bundle`, fine-tunes) a model on a create_dataset folder. The
+    dataset and the numbers are checked before any model is built."""
+    from musiczoo import training
     if not pathlib.Path(dataset_dir).exists():
         raise FileNotFoundError(f"{dataset_dir}: no such dataset (run musiczoo_create_dataset)")
+    checks.integer("num_training_steps", num_training_steps, 1)
+    for name in ("checkpoint_every", "eval_every", "max_length"):
+        if options.get(name) is not None:
+            checks.integer(name, options[name], 0 if name == "eval_every" else 1)
+    training.dataset_examples(*training.dataset_files(dataset_dir))
     return _model_for(config, model, hparams, bundle).train(
         dataset_dir, run_dir, num_training_steps=num_training_steps, **options)
 
 
-def generate(bundle, output_dir, *, num_outputs=10, **options):
-    """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths."""
+def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, **options):
+    """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths. Names
+    carry the run's date and time unless `overwrite` (then <config>_001.mid, ...)."""
+    outputs.check_output_dir(output_dir)  # before the model loads: fail fast
     loaded = load_bundle(bundle)
-    return loaded.generate_to_midi(output_dir, num_outputs=num_outputs, **options)
+    return loaded.generate_to_midi(output_dir, num_outputs=num_outputs, overwrite=overwrite,
+                                   **options)
 
 
-def interpolate(bundle, input_midi_1, input_midi_2, output_dir, *, num_outputs=5, **options):
+def interpolate(bundle, input_midi_1, input_midi_2, output_dir, *, num_outputs=5,
+                overwrite=False, **options):
     """Writes the latent-space path between two MIDI files (latent-space families only)."""
     loaded = load_bundle(bundle)
     if "interpolate" not in getattr(loaded, "capabilities", ()):
         raise registry.RegistryError(
             f"bundle {bundle!r} ({type(loaded).__name__}) cannot interpolate: only families "
             "with a latent space (music_vae) can")
+    outputs.check_output_dir(output_dir)
     return loaded.interpolate_to_midi(input_midi_1, input_midi_2, output_dir,
-                                      num_outputs=num_outputs, **options)
+                                      num_outputs=num_outputs, overwrite=overwrite, **options)

@@ -7,12 +7,14 @@ included) resumes from its last checkpoint with its step count intact.
 """
 import json
 import logging
-import os
+import math
 import pathlib
 import time
+import zipfile
 
 import numpy as np
 
+from musiczoo import checks, outputs
 from musiczoo.pipelines import dataset as dataset_lib
 from musiczoo.pipelines import tfrecord
 from musiczoo.progress import Progress
@@ -38,12 +40,25 @@ def dataset_files(dataset_dir, kind=None):
     return {mode: path for mode, path in files.items() if path.exists()}, info
 
 
+class RunDirError(ValueError):
+    """A run folder that cannot be resumed by this run (another config, unusable
+    checkpoints); the message says why and what to do."""
+
+
 class Checkpoints:
     """Model + optimizer variables and the step, as one .npz per save (atomic rename)."""
 
     def __init__(self, run_dir, keep=3):
         self.dir = pathlib.Path(run_dir) / "checkpoints"
         self.keep = keep
+        self.remove_partials()
+
+    def remove_partials(self):
+        """Deletes half-written saves a killed or disk-full run left behind: they hold
+        space (a full disk stays full) and are never read."""
+        if self.dir.is_dir():
+            for path in self.dir.glob(f".{CHECKPOINT_PREFIX}*.partial"):
+                path.unlink(missing_ok=True)
 
     def paths(self):
         found = []
@@ -55,37 +70,142 @@ class Checkpoints:
         return [p for _, p in sorted(found)]
 
     def save(self, step, model, optimizer):
-        self.dir.mkdir(parents=True, exist_ok=True)
         arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.weights)}
         arrays.update({f"opt_{i}": np.asarray(v.numpy())
                        for i, v in enumerate(optimizer.variables)})
         final = self.dir / f"{CHECKPOINT_PREFIX}{step}.npz"
-        partial = self.dir / f".{final.name}.partial"
-        with open(partial, "wb") as f:
-            np.savez(f, step=np.int64(step), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, final)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with outputs.atomic_path(final, overwrite=True) as partial:
+                with open(partial, "wb") as f:  # a file object: np.savez adds .npz to names
+                    np.savez(f, step=np.int64(step), **arrays)
+        except (OSError, outputs.OutputError) as error:
+            previous = self.paths()
+            resume = (f"; the run resumes from {previous[-1].name} once this is fixed"
+                      if previous else "")
+            detail = (outputs.describe_os_error(error) if isinstance(error, OSError)
+                      else str(error).split(": ", 1)[-1])
+            raise outputs.OutputError(final, f"checkpoint at step {step} was not written: "
+                                             f"{detail}{resume}") from None
         for old in self.paths()[:-self.keep]:
             old.unlink(missing_ok=True)
         return final
 
     def restore(self, model, optimizer):
-        """Loads the newest readable checkpoint; returns its step (0 when none)."""
+        """Loads the newest readable checkpoint into model and optimizer, all or nothing;
+        returns its step (0 when there is none). A checkpoint that does not fit the model
+        (another config) raises RunDirError instead of being skipped: starting over at
+        step 0 would have the pruning delete every new checkpoint."""
         for path in reversed(self.paths()):
             try:
                 with np.load(path) as data:
-                    weights = [data[f"model_{i}"] for i in range(len(model.weights))]
-                    model.set_weights(weights)
-                    slots = [k for k in data.files if k.startswith("opt_")]
-                    if slots:
-                        optimizer.build(model.trainable_variables)
-                        for i, variable in enumerate(optimizer.variables):
-                            variable.assign(data[f"opt_{i}"])
-                    return int(data["step"])
-            except (OSError, KeyError, ValueError) as error:
+                    arrays = {key: data[key] for key in data.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
                 log.warning("ignoring unreadable checkpoint %s: %s", path, error)
+                continue
+            self._assign(path, arrays, model, optimizer)
+            return int(arrays["step"])
         return 0
+
+    def _assign(self, path, arrays, model, optimizer):
+        def refuse(detail):
+            raise RunDirError(f"{path} does not fit this model ({detail}): the run folder "
+                              "belongs to another config; use a new --run_dir, or --overwrite "
+                              "to start this one afresh")
+
+        if "step" not in arrays:
+            refuse("it has no step")
+        weights = []
+        for i, variable in enumerate(model.weights):
+            value = arrays.get(f"model_{i}")
+            if value is None or tuple(value.shape) != tuple(variable.shape):
+                refuse(f"model variable {i} ({variable.path}) is {tuple(variable.shape)}, the "
+                       f"checkpoint has {None if value is None else tuple(value.shape)}")
+            weights.append(value)
+        if f"model_{len(weights)}" in arrays:
+            refuse(f"it holds more model variables than the model's {len(weights)}")
+        slots = sorted((k for k in arrays if k.startswith("opt_")), key=lambda k: int(k[4:]))
+        if slots:
+            optimizer.build(model.trainable_variables)
+            variables = optimizer.variables
+            if len(slots) != len(variables):
+                refuse(f"{len(slots)} optimizer variables, the optimizer has {len(variables)}")
+            for variable, key in zip(variables, slots):
+                if tuple(arrays[key].shape) != tuple(variable.shape):
+                    refuse(f"optimizer variable {key} is {tuple(arrays[key].shape)}, the "
+                           f"optimizer expects {tuple(variable.shape)}")
+        # Every shape checked: only now assign, so a refusal leaves nothing half-restored.
+        model.set_weights(weights)
+        if slots:
+            for variable, key in zip(optimizer.variables, slots):
+                variable.assign(arrays[key])
+
+
+RUN_FILE = "run.json"
+# Fields that may change between the sessions of one run (they shape no variable).
+_RESUMABLE_FIELDS = ("description", "batch_size")
+
+
+def claim_run_dir(run_dir, identity, overwrite=False):
+    """Makes `run_dir` this run's: records `identity` (family, config, codec) in run.json on
+    first use, and refuses a folder recorded for something else, naming the difference.
+    With `overwrite`, an existing run's checkpoints, logs and records are removed first."""
+    run_dir = outputs.output_dir(run_dir)
+    record = run_dir / RUN_FILE
+    if overwrite:
+        _clear_run(run_dir)
+    elif record.exists():
+        try:
+            previous = json.loads(record.read_text())
+        except (OSError, ValueError) as error:
+            raise RunDirError(f"{record} is unreadable ({error}); use a new --run_dir or "
+                              "--overwrite") from None
+        difference = _difference(previous, identity)
+        if difference:
+            raise RunDirError(f"{run_dir} holds a run of another config ({difference}); use "
+                              "a new --run_dir, or --overwrite to start it afresh")
+    if identity is not None:
+        outputs.write_text(record, json.dumps(identity, indent=2) + "\n", overwrite=True)
+    return run_dir
+
+
+def _difference(previous, identity):
+    if not isinstance(previous, dict) or identity is None:
+        return ""
+    for key in ("family", "codec"):
+        if previous.get(key) != identity.get(key):
+            return f"{key} {previous.get(key)!r} there, {identity.get(key)!r} here"
+    old, new = previous.get("config") or {}, identity.get("config") or {}
+    changed = [k for k in sorted(set(old) | set(new))
+               if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k)]
+    return ", ".join(f"{k}={old.get(k)!r} there, {new.get(k)!r} here" for k in changed[:4])
+
+
+def _clear_run(run_dir):
+    folder = pathlib.Path(run_dir)
+    for pattern in (f"checkpoints/{CHECKPOINT_PREFIX}*.npz", f"checkpoints/.{CHECKPOINT_PREFIX}*",
+                    "train/events.out.tfevents.*", "eval/events.out.tfevents.*",
+                    RUN_FILE, "metrics.json"):
+        for path in folder.glob(pattern):
+            if path.is_file():
+                path.unlink()
+
+
+def dataset_examples(files, info):
+    """Training examples in a dataset folder, refusing an empty one before any model
+    is built."""
+    examples = (info or {}).get("examples") or {}
+    count = examples.get("training") if isinstance(examples, dict) else None
+    if count is None:  # a Magenta folder: is there at least one record?
+        import tensorflow as tf
+        try:
+            count = sum(1 for _ in tf.data.TFRecordDataset(str(files["training"])).take(1))
+        except tf.errors.OpError as error:
+            raise ValueError(f"{files['training']}: unreadable ({error.message})") from None
+    if not count:
+        raise ValueError(f"{files['training']}: 0 training examples; rebuild the dataset "
+                         "(musiczoo_create_dataset says why nothing was kept)")
+    return count
 
 
 def masked_metrics(tf, logits, labels, lengths, no_event_id):
@@ -105,7 +225,8 @@ def masked_metrics(tf, logits, labels, lengths, no_event_id):
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
                 learning_rate, clip_norm, num_training_steps, eval_every=200, checkpoint_every=100,
                 summary_every=20, seed=None, progress=True, max_length=None, metrics_fn=None,
-                shuffle_buffer=2048, eval_max_length=None, crop_align=1, crop_start_input=None):
+                shuffle_buffer=2048, eval_max_length=None, crop_align=1, crop_start_input=None,
+                identity=None, overwrite=False):
     """Trains `model` (inputs [B, T, D] -> logits) to `num_training_steps` total steps,
     resuming from `run_dir` if it holds checkpoints. Returns the final metrics dict.
 
@@ -115,18 +236,28 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     (what eval averages over), plus "nll_per_step" when perplexity should be reported.
     `eval_max_length` cuts eval examples into consecutive chunks of that many steps (all
     of every example is scored, at most that much at a time). `crop_align` and
-    `crop_start_input` shape the windows (see tfrecord.make_input_fn)."""
+    `crop_start_input` shape the windows (see tfrecord.make_input_fn). `identity` (family,
+    config, codec) is recorded in run_dir/run.json: a run folder of another config is
+    refused (RunDirError) unless `overwrite`, which starts it afresh."""
     import keras
     import tensorflow as tf
 
-    files, _ = dataset_files(dataset_dir)
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    num_training_steps, eval_every, checkpoint_every, batch_size, max_length = \
+        check_training_options(num_training_steps, eval_every, checkpoint_every, batch_size,
+                               max_length)
+    files, info = dataset_files(dataset_dir)
+    dataset_examples(files, info)
+    run_dir = claim_run_dir(run_dir, identity, overwrite)
     optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm or None)
     checkpoints = Checkpoints(run_dir)
     step = checkpoints.restore(model, optimizer)
     if step:
         log.info("resuming %s from step %d", run_dir, step)
+    eval_count = ((info or {}).get("examples") or {}).get("eval")
+    if eval_count == 0 or ("eval" in files and not files["eval"].stat().st_size):
+        files.pop("eval", None)
+    if "eval" not in files:
+        log.warning("%s has no eval examples: training without evaluation", dataset_dir)
     train_data = iter(tfrecord.make_input_fn(files["training"], input_size, batch_size,
                                              shuffle=True, repeat=True, seed=seed,
                                              max_length=max_length,
@@ -166,7 +297,9 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
                 if key != "weight":
                     totals[key] = totals.get(key, 0.0) + float(value) * w
             weight += w
-        result = {f"eval_{k}": v / max(weight, 1.0) for k, v in totals.items()}
+        if not weight:  # an eval file with no examples in it
+            return {}
+        result = {f"eval_{k}": v / weight for k, v in totals.items()}
         result["eval_perplexity"] = float(np.exp(result.get("eval_nll_per_step",
                                                             result["eval_loss"])))
         return result
@@ -174,28 +307,55 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     bar = Progress("training", total=num_training_steps - step, unit="steps", enabled=progress)
     history = {}
     started = time.monotonic()
-    while step < num_training_steps:
-        (inputs, lengths), labels = next(train_data)
-        metrics = train_step(inputs, lengths, labels)
-        step += 1
-        bar.update(extra=f"step {step} loss {float(metrics['loss']):.3f}")
-        if step % summary_every == 0 or step == num_training_steps:
-            history = {k: float(v) for k, v in metrics.items() if k != "weight"}
-            history["perplexity"] = float(np.exp(history.get("nll_per_step", history["loss"])))
-            with writers["train"].as_default():
-                for key, value in history.items():
-                    tf.summary.scalar(key, value, step=step)
-        if step % checkpoint_every == 0 or step == num_training_steps:
-            checkpoints.save(step, model, optimizer)
-        if eval_every and (step % eval_every == 0 or step == num_training_steps):
-            results = evaluate()
-            with writers["eval"].as_default():
-                for key, value in results.items():
-                    tf.summary.scalar(key[len("eval_"):], value, step=step)
-            history.update(results)
+    try:
+        while step < num_training_steps:
+            (inputs, lengths), labels = next(train_data)
+            metrics = train_step(inputs, lengths, labels)
+            step += 1
+            loss = float(metrics["loss"])
+            if not math.isfinite(loss):
+                kept = checkpoints.paths()
+                newest = f" (the newest checkpoint is {kept[-1].name})" if kept else ""
+                raise TrainingError(
+                    f"training diverged: the loss is {loss} at step {step}; nothing from "
+                    f"this step was saved{newest}. Lower the learning rate "
+                    "(--hparams=learning_rate=...) or clip_norm")
+            bar.update(extra=f"step {step} loss {loss:.3f}")
+            if step % summary_every == 0 or step == num_training_steps:
+                history = {k: float(v) for k, v in metrics.items() if k != "weight"}
+                history["perplexity"] = float(np.exp(history.get("nll_per_step",
+                                                                 history["loss"])))
+                with writers["train"].as_default():
+                    for key, value in history.items():
+                        tf.summary.scalar(key, value, step=step)
+            if step % checkpoint_every == 0 or step == num_training_steps:
+                checkpoints.save(step, model, optimizer)
+            if eval_every and (step % eval_every == 0 or step == num_training_steps):
+                results = evaluate()
+                with writers["eval"].as_default():
+                    for key, value in results.items():
+                        tf.summary.scalar(key[len("eval_"):], value, step=step)
+                history.update(results)
+    finally:  # the event files stay open (and their folder busy) until closed
+        for writer in writers.values():
+            writer.close()
     bar.finish()
     if not history and eval_every:  # resumed at its last step: still report where it is
         history.update(evaluate())
     history.update(step=step, seconds=round(time.monotonic() - started, 1))
-    (run_dir / "metrics.json").write_text(json.dumps(history, indent=2))
+    outputs.write_text(run_dir / "metrics.json", json.dumps(history, indent=2), overwrite=True)
     return history
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (the loss diverged); the message says what to change."""
+
+
+def check_training_options(num_training_steps, eval_every, checkpoint_every, batch_size,
+                           max_length):
+    """The numeric training flags, checked before anything is built."""
+    return (checks.integer("num_training_steps", num_training_steps, 1),
+            checks.integer("eval_every", eval_every, 0),
+            checks.integer("checkpoint_every", checkpoint_every, 1),
+            checks.integer("batch_size", batch_size, 1),
+            checks.optional_integer("max_length", max_length, 2))

@@ -48,6 +48,18 @@ def test_create_dataset_from_a_folder(tmp_path, chorale_paths):
     ("train", ["--config=basic_rnn", "--dataset=/no/such/dataset", "--run_dir=y"],
      "no such dataset"),
     ("train", ["--dataset=x", "--run_dir=y", "stray"], "unexpected arguments"),
+    ("generate", ["--bundle=basic_rnn", "--output_dir=y", "--num_steps=0"],
+     "num_steps must be in 1..65536, got 0"),
+    ("generate", ["--bundle=basic_rnn", "--output_dir=y", "--qpm=0"],
+     "qpm must be a finite number > 0"),
+    ("generate", ["--bundle=basic_rnn", "--output_dir=y", "--qpm=-120"],
+     "qpm must be a finite number > 0"),
+    ("generate", ["--bundle=basic_rnn", "--output_dir=y", "--num_outputs=0"],
+     "num_outputs must be in 1..1024"),
+    ("generate", ["--bundle=cat-drums_2bar_small", "--output_dir=y", "--qpm=nan"],
+     "qpm must be a finite number > 0"),
+    ("create_dataset", ["--config=basic_rnn", "--input=bach_chorales", "--output_dir=y",
+                        "--hparams=steps_per_quarter=0"], "steps_per_quarter must be >= 1"),
 ])
 def test_bad_flags_get_one_clear_line(verb, args, message, tmp_path):
     done = run_script(verb, *args)

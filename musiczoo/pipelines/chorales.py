@@ -12,13 +12,17 @@ import dataclasses
 import numpy as np
 
 from musiczoo.pipelines.codecs.chorale import REST
+from musiczoo.pipelines.stats import SequenceError
 
 DEFAULT_QPM = 120.0
 VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 
 
-class VoicesError(ValueError):
+class VoicesError(SequenceError):
     """The music is not in four separate voices (the message says what it holds)."""
+
+    def __init__(self, message):
+        super().__init__("not_four_voices", message)
 
 
 def named_voice_order(sequence):

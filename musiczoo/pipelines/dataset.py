@@ -2,18 +2,21 @@
 
 The orchestration of Magenta's `<model>_create_dataset`: partition by id, optional
 sustain, transforms (augmentation on the training side only), batched extraction,
-codec, SequenceExample files. A sequence that breaks a stage is counted, named in the
-log and skipped; the rest of the run and its outputs are unaffected.
+codec, SequenceExample files. A sequence whose data a stage cannot use (SequenceError) is
+counted, named in the log and skipped; the rest of the run and its outputs are
+unaffected. Any other exception is a bug and ends the run, leaving no partial files.
 """
+import contextlib
 import dataclasses
 import json
 import logging
 import pathlib
 from typing import Optional
 
-from musiczoo.pipelines import notearrays, performances, tfrecord, transforms
+from musiczoo import outputs
+from musiczoo.pipelines import explain, notearrays, performances, tfrecord, transforms
 from musiczoo.pipelines.codecs.base import Codec
-from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.stats import SequenceError, Stats
 from musiczoo.progress import Progress
 
 log = logging.getLogger("musiczoo")
@@ -38,9 +41,18 @@ class DatasetResult:
     counts: dict         # mode -> examples written
     stats: Stats
     info_path: pathlib.Path
+    extractor: object = None  # what made the examples (its fields explain the drops)
 
 
-def _to_arrays(sequence, spec, stats):
+class NoExamplesError(ValueError):
+    """create_dataset kept no training examples; `stats` says what happened to the input."""
+
+    def __init__(self, message, stats):
+        super().__init__(message)
+        self.stats = stats
+
+
+def _to_arrays(sequence, spec):
     if getattr(spec.extractor, "needs_sustain", False):
         sequence = performances.apply_sustain(sequence)
     return notearrays.from_note_sequence(sequence)
@@ -68,15 +80,15 @@ class _ModeWriter:
             return
         try:
             extracted = self.spec.extractor.extract(batch, self.stats)
-        except Exception:  # noqa: BLE001 - isolate the sequence at fault, keep the rest
+        except SequenceError:  # one sequence's data: find it, count it, keep the others
             extracted = []
             for arrays in batch:
                 try:
                     extracted.extend(self.spec.extractor.extract([arrays], self.stats))
-                except Exception as error:  # noqa: BLE001
+                except SequenceError as error:
                     name = arrays.filename or arrays.id
-                    log.warning("skipped %s: %s: %s", name, type(error).__name__, error)
-                    self.stats.count(f"sequences_failed_{type(error).__name__}")
+                    log.warning("skipped %s: %s", name, error)
+                    self.stats.count(f"sequences_failed_{error.reason}")
         try:
             encoded = self.spec.codec.encode_batch([events for _, events in extracted])
         except ValueError:  # one bad sequence: find it, keep the others
@@ -84,7 +96,7 @@ class _ModeWriter:
             for _, events in extracted:
                 try:
                     encoded.append(self.spec.codec.encode(events))
-                except ValueError:
+                except ValueError:  # codecs raise ValueError for events outside their range
                     self.stats.count("events_not_encodable")
         for inputs, labels in encoded:
             self.writer.write(inputs, labels)
@@ -94,46 +106,48 @@ class _ModeWriter:
         self.writer.close()
 
 
+def existing_dataset(output_dir):
+    """The dataset files already in `output_dir` (dataset.json, *_*.tfrecord)."""
+    folder = pathlib.Path(output_dir)
+    if not folder.is_dir():
+        return []
+    return sorted([p for p in folder.glob("*.tfrecord") if p.name.startswith(MODES)]
+                  + [p for p in [folder / "dataset.json"] if p.exists()])
+
+
 def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
                    batch_size=256, progress=True, config_name=None, input_description=None,
-                   stats=None, input_spec=None):
+                   stats=None, input_spec=None, overwrite=False):
     """Runs `sequences` (an iterable of NoteSequence protos) through `spec` into
     `output_dir`/{training,eval}_<kind>.tfrecord plus dataset.json; returns DatasetResult.
 
     `stats` may be the Stats the input reader counts into (unreadable files), so one
-    report covers the whole run.
+    report covers the whole run. The files appear only when the run succeeds; a folder
+    that already holds a dataset is refused unless `overwrite`. A run that keeps no
+    training example raises NoExamplesError saying why, and writes nothing.
     """
     if not 0.0 <= eval_ratio < 1.0:
         raise ValueError(f"eval_ratio must be in [0, 1), got {eval_ratio}")
-    output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = outputs.output_dir(output_dir)
+    found = existing_dataset(output_dir)
+    if found and not overwrite:
+        raise outputs.OutputError(
+            output_dir, f"already holds a dataset ({', '.join(p.name for p in found)}); "
+                        "choose another folder or pass --overwrite to replace it")
     stats = stats if stats is not None else Stats()
     kind = spec.extractor.kind
     paths = {mode: output_dir / f"{mode}_{kind}.tfrecord" for mode in MODES}
-    writers = {mode: _ModeWriter(spec, paths[mode], stats, batch_size, mode == "training")
-               for mode in MODES}
-    bar = Progress("sequences", total=total, unit="seq", enabled=progress)
-    try:
-        for sequence in sequences:
-            stats.count("sequences_processed")
-            mode = "eval" if transforms.is_eval(sequence.id or sequence.filename, eval_ratio) \
-                else "training"
-            try:
-                arrays = _to_arrays(sequence, spec, stats)
-            except Exception as error:  # noqa: BLE001 - a broken proto must not end the run
-                log.warning("skipped %s: %s", sequence.filename or sequence.id, error)
-                stats.count(f"sequences_failed_{type(error).__name__}")
-                continue
-            stats.count(f"sequences_{mode}")
-            writers[mode].add(arrays)
-            bar.update(extra=f"{sum(w.writer.count for w in writers.values())} examples")
-    finally:
-        for writer in writers.values():
-            writer.close()
-    counts = {mode: writers[mode].writer.count for mode in MODES}
-    for mode in MODES:
-        stats.count(f"{mode}_examples", counts[mode])
-    bar.finish(extra=f"{counts['training']} training + {counts['eval']} eval examples")
+    with contextlib.ExitStack() as stack:
+        partial = {mode: stack.enter_context(outputs.atomic_path(paths[mode], overwrite))
+                   for mode in MODES}
+        counts = _write_examples(spec, sequences, partial, stats, eval_ratio, total,
+                                 batch_size, progress)
+        if not counts["training"]:
+            raise NoExamplesError(explain.no_examples_message(
+                stats, spec.extractor, counts, eval_ratio), stats)
+    if not counts["eval"]:
+        log.warning("no eval examples (eval_ratio=%s): musiczoo_train will train without "
+                    "evaluation", eval_ratio)
     info = {
         "config": config_name, "kind": kind, "input": input_description,
         "input_spec": input_spec,
@@ -145,11 +159,41 @@ def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
         "statistics": stats.as_dict(),
     }
     info_path = output_dir / "dataset.json"
-    info_path.write_text(json.dumps(info, indent=2, default=str))
-    return DatasetResult(paths, counts, stats, info_path)
+    outputs.write_text(info_path, json.dumps(info, indent=2, default=str), overwrite=True)
+    return DatasetResult(paths, counts, stats, info_path, spec.extractor)
+
+
+def _write_examples(spec, sequences, paths, stats, eval_ratio, total, batch_size, progress):
+    writers = {mode: _ModeWriter(spec, paths[mode], stats, batch_size, mode == "training")
+               for mode in MODES}
+    bar = Progress("sequences", total=total, unit="seq", enabled=progress)
+    try:
+        for sequence in sequences:
+            stats.count("sequences_processed")
+            mode = "eval" if transforms.is_eval(sequence.id or sequence.filename, eval_ratio) \
+                else "training"
+            stats.count(f"sequences_{mode}")
+            writers[mode].add(_to_arrays(sequence, spec))
+            bar.update(extra=f"{sum(w.writer.count for w in writers.values())} examples")
+    finally:
+        for writer in writers.values():
+            writer.close()
+    counts = {mode: writers[mode].writer.count for mode in MODES}
+    for mode in MODES:
+        stats.count(f"{mode}_examples", counts[mode])
+    bar.finish(extra=f"{counts['training']} training + {counts['eval']} eval examples")
+    return counts
 
 
 def read_dataset_info(output_dir) -> Optional[dict]:
     """The dataset.json written by create_dataset, or None for a bare TFRecord folder."""
     path = pathlib.Path(output_dir) / "dataset.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable dataset description ({error})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("files"), dict):
+        raise ValueError(f"{path}: not a dataset description written by create_dataset")
+    return info

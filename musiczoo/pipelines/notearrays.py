@@ -12,6 +12,8 @@ from typing import Optional
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from musiczoo.pipelines.stats import SequenceError
+
 DEFAULT_QPM = 120.0
 QUANTIZE_CUTOFF = 0.5
 
@@ -22,12 +24,8 @@ _NOTE_DTYPE = np.dtype([("pitch", np.int32), ("velocity", np.int32), ("instrumen
                         ("end_time", np.float64)])
 
 
-class QuantizeError(ValueError):
+class QuantizeError(SequenceError):
     """A sequence that cannot be quantized; `reason` is the statistics key to count it under."""
-
-    def __init__(self, reason, message):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclasses.dataclass

@@ -22,6 +22,7 @@ from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
 from musiczoo.pipelines import notearrays
+from musiczoo.pipelines.stats import SequenceError
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
 EVENT_NAMES = {NOTE_ON: "NOTE_ON", NOTE_OFF: "NOTE_OFF", TIME_SHIFT: "TIME_SHIFT",
@@ -146,7 +147,8 @@ def performance_events(start_step, end_step, pitch, velocity, *, origin=0,
         if np.any(bins[changed] < 1):
             # note_seq's PerformanceEvent refuses VELOCITY 0 (a velocity-0 note after
             # audible ones) and crashes; we raise so the caller can count it.
-            raise ValueError("a zero-velocity note changes the velocity bin to 0")
+            raise SequenceError("zero_velocity_note",
+                                "a zero-velocity note changes the velocity bin to 0")
         has_velocity[changed] = True
     count = num_shifts + has_velocity + 1
     ends = np.cumsum(count)

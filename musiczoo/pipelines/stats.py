@@ -2,6 +2,16 @@
 import collections
 
 
+class SequenceError(ValueError):
+    """One sequence's data cannot go through a pipeline stage (it cannot be quantized, it
+    has no four voices, ...). Dataset runs count it as `sequences_failed_<reason>` and go
+    on; any other exception is a bug and stops the run."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
 class Stats:
     """Named integer counters plus per-name histograms, mergeable across workers and stages.
 

@@ -37,19 +37,37 @@ def parse_sequence_example(serialized, input_size):
 
 
 class ExampleWriter:
-    """Appends SequenceExamples to a TFRecord file; a context manager."""
+    """Appends SequenceExamples to a TFRecord file; a context manager. Write failures
+    (disk full, ...) raise OutputError naming the file."""
 
     def __init__(self, path):
         self.path = str(path)
         self.count = 0
-        self._writer = _tf().io.TFRecordWriter(self.path)
+        with self._errors():
+            self._writer = _tf().io.TFRecordWriter(self.path)
+
+    def _errors(self):
+        import contextlib
+
+        from musiczoo import outputs
+
+        @contextlib.contextmanager
+        def translated():
+            try:
+                yield
+            except _tf().errors.OpError as error:  # TF's own error types, not OSError
+                raise outputs.OutputError(self.path, f"cannot be written: {error.message}") \
+                    from None
+        return translated()
 
     def write(self, inputs, labels):
-        self._writer.write(sequence_example_bytes(inputs, labels))
+        with self._errors():
+            self._writer.write(sequence_example_bytes(inputs, labels))
         self.count += 1
 
     def close(self):
-        self._writer.close()
+        with self._errors():
+            self._writer.close()
 
     def __enter__(self):
         return self

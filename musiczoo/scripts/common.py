@@ -28,14 +28,23 @@ def user_errors():
     (set MUSICZOO_DEBUG=1 to see the traceback anyway)."""
     from musiczoo.bundle import BundleError
     from musiczoo.registry import RegistryError
-    errors = [BundleError, RegistryError, FileNotFoundError, NotADirectoryError,
-              IsADirectoryError, PermissionError, ValueError]
+    # OSError covers the environment's answers (no such file, read-only, disk full); the
+    # library raises OutputError / ReadError (ValueErrors) where it can name more.
+    errors = [BundleError, RegistryError, OSError, ValueError]
     try:
         from musiczoo.pipelines.io import ReadError
         errors.append(ReadError)
     except ImportError:
         pass
     return tuple(errors)
+
+
+def describe(error):
+    """One line for a user error; OSErrors as '<file>: <what happened>'."""
+    if isinstance(error, OSError) and not isinstance(error, ValueError) and error.filename:
+        from musiczoo.outputs import describe_os_error
+        return f"{error.filename}: {describe_os_error(error)}"
+    return " ".join(str(error).split("\n")[:1]) if isinstance(error, OSError) else str(error)
 
 
 def run(main, name):
@@ -55,7 +64,7 @@ def run(main, name):
         except user_errors() as error:
             if os.environ.get("MUSICZOO_DEBUG"):
                 raise
-            sys.stderr.write(f"{name}: error: {error}\n")
+            sys.stderr.write(f"{name}: error: {describe(error)}\n")
             return 1
         except KeyboardInterrupt:
             sys.stderr.write(f"{name}: interrupted\n")

@@ -7,6 +7,7 @@ from absl import flags
 from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
+FEW_EXAMPLES = 100  # below this many, say in words why the input was dropped
 common.define_model_flags(bundle=False)
 flags.DEFINE_string("input", None, "A corpus name (bach_chorales, bach_soprano, folk_melodies, "
                     "mma_grooves, tfds:NAME), a folder of MIDI/MusicXML/ABC, a NoteSequence "
@@ -14,17 +15,30 @@ flags.DEFINE_string("input", None, "A corpus name (bach_chorales, bach_soprano, 
 flags.DEFINE_string("output_dir", None, "Where training_*.tfrecord, eval_*.tfrecord and "
                     "dataset.json are written.")
 flags.DEFINE_float("eval_ratio", 0.1, "Fraction of sequences (by id) held out for eval.")
+flags.DEFINE_bool("overwrite", False, "Replace a dataset already in --output_dir.")
 flags.mark_flags_as_required(["config", "input", "output_dir"])
 
 
 def main():
     from musiczoo import commands
-    result = commands.create_dataset(FLAGS.config, FLAGS.input, FLAGS.output_dir,
-                                     model=FLAGS.model, hparams=FLAGS.hparams,
-                                     eval_ratio=FLAGS.eval_ratio)
-    print(result.stats.report(f"{FLAGS.config} dataset statistics"))
+    from musiczoo.pipelines import dataset, explain
+    title = f"{FLAGS.config} dataset statistics"
+    try:
+        result = commands.create_dataset(FLAGS.config, FLAGS.input, FLAGS.output_dir,
+                                         model=FLAGS.model, hparams=FLAGS.hparams,
+                                         eval_ratio=FLAGS.eval_ratio, overwrite=FLAGS.overwrite)
+    except dataset.NoExamplesError as error:
+        print(error.stats.report(title))  # the whole story, then the one-line reason
+        raise
+    print(result.stats.report(title))
     for mode, path in result.paths.items():
         print(f"{mode}: {result.counts[mode]} examples -> {path}")
+    if result.counts["training"] < FEW_EXAMPLES:
+        reasons = explain.explain(result.stats, result.extractor)
+        if reasons:
+            print(f"only {result.counts['training']} training examples; dropped:")
+            for line in reasons:
+                print(f"  {line}")
     return 0
 
 

@@ -19,6 +19,9 @@ flags.DEFINE_integer("max_length", None, "Train on random windows of at most thi
 flags.DEFINE_integer("eval_every", 200, "Evaluate on the eval set every N steps (0: never).")
 flags.DEFINE_integer("checkpoint_every", 100, "Write a checkpoint every N steps.")
 flags.DEFINE_integer("seed", None, "Shuffling seed.")
+flags.DEFINE_bool("overwrite", False, "Start --run_dir afresh (its checkpoints, logs, "
+                  "run.json and metrics.json are removed), e.g. when it holds a run of "
+                  "another config.")
 flags.mark_flags_as_required(["dataset", "run_dir"])
 
 
@@ -28,7 +31,8 @@ def main():
                             model=FLAGS.model, hparams=FLAGS.hparams, bundle=FLAGS.bundle,
                             num_training_steps=FLAGS.num_training_steps,
                             max_length=FLAGS.max_length, eval_every=FLAGS.eval_every,
-                            checkpoint_every=FLAGS.checkpoint_every, seed=FLAGS.seed)
+                            checkpoint_every=FLAGS.checkpoint_every, seed=FLAGS.seed,
+                            overwrite=FLAGS.overwrite)
     print(result)
     return 0
 
