@@ -19,6 +19,7 @@ import time
 from musiczoo.pipelines import abc, io
 from musiczoo.pipelines.io import music_pb2
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.tfds_inputs import tfds_builder, tfds_sequences  # noqa: F401
 from musiczoo.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -228,32 +229,6 @@ def folk_melodies(stats=None):
     yield from io.read_note_sequences(cache)
 
 
-# --- TensorFlow Datasets -------------------------------------------------------------------
-
-def tfds_sequences(name, split="train", stats=None):
-    """Yields a TFDS dataset's MIDI examples as NoteSequences (downloads it when online)."""
-    import tensorflow_datasets as tfds  # Deferred: heavy, and only for this corpus.
-
-    dataset = tfds.load(name, split=split)
-    if "midi" not in dataset.element_spec:
-        raise ValueError(f"tfds:{name} has no 'midi' feature (it has "
-                         f"{sorted(dataset.element_spec)}); only MIDI datasets can be read")
-    for index, example in enumerate(tfds.as_numpy(dataset)):
-        example_id = example.get("id", str(index))
-        example_id = example_id.decode() if isinstance(example_id, bytes) else example_id
-        try:
-            sequence = io.midi_bytes_to_sequence(example["midi"], f"tfds:{name}/{example_id}")
-        except io.ReadError as error:  # one bad MIDI in a big dataset: count it, go on
-            logger.warning("skipped %s", error)
-            if stats is not None:
-                stats.count(f"files_failed_{error.reason}")
-            continue
-        sequence.collection_name = name
-        sequence.filename = example_id
-        sequence.id = io.generate_note_sequence_id(example_id, name, "midi")
-        yield sequence
-
-
 # --- Registry and resolve_input ------------------------------------------------------------
 
 def _mma_grooves(stats):
@@ -344,8 +319,9 @@ def resolve_input(spec):
         return Sequences(corpus.load, spec), corpus.approx_count, f"{spec}: {corpus.description}"
     if spec.startswith("tfds:"):
         name, _, split = spec[len("tfds:"):].partition("@")
-        return (Sequences(lambda stats: tfds_sequences(name, split or "train", stats), spec), None,
-                f"TensorFlow Datasets {name} ({split or 'train'} split)")
+        builder = tfds_builder(name)  # fails now, in one line, when it cannot be read
+        return (Sequences(lambda stats: tfds_sequences(name, split or "train", stats, builder),
+                          spec), None, f"TensorFlow Datasets {name} ({split or 'train'} split)")
     path = pathlib.Path(spec).expanduser()
     if path.is_dir():
         files = io.iter_music_files(path)

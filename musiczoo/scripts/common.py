@@ -47,9 +47,20 @@ def describe(error):
     return " ".join(str(error).split("\n")[:1]) if isinstance(error, OSError) else str(error)
 
 
+HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
+
+
 def run(main, name):
-    """absl.app.run(main), turning user errors into `name: error: message` and exit 1."""
+    """absl.app.run(main), turning user errors into `name: error: message` and exit 1.
+
+    --help (-h, -?, --helpshort) prints usage.script_help and exits 0, TensorFlow not
+    imported; TensorFlow then starts quietly (runtime.start_tensorflow) before main runs."""
     runtime.quiet_tensorflow()
+    args = sys.argv[1:sys.argv.index("--")] if "--" in sys.argv else sys.argv[1:]
+    if any(arg in HELP_ARGS for arg in args):
+        from musiczoo.scripts import usage
+        print(usage.script_help(sys.modules[main.__module__], sys.modules[__name__]))
+        sys.exit(0)
 
     def guarded(argv):
         if len(argv) > 1:
@@ -60,6 +71,7 @@ def run(main, name):
         if not logging.getLogger().handlers:
             logging.basicConfig(format="%(levelname)s %(message)s")
         try:
+            runtime.start_tensorflow()
             return main()
         except user_errors() as error:
             if os.environ.get("MUSICZOO_DEBUG"):
@@ -75,7 +87,7 @@ def run(main, name):
             return FLAGS(argv)
         except flags.Error as error:
             sys.stderr.write(f"{name}: error: {error}\n"
-                             f"Try {name} --helpfull for every flag.\n")
+                             f"Try {name} --help for its flags.\n")
             sys.exit(1)
 
     app.run(guarded, flags_parser=flag_errors_are_messages)
