@@ -156,6 +156,9 @@ def test_unwritable_outputs_are_one_line_errors(read_only_dir, tmp_path, chorale
     assert "Traceback" not in done.stderr
     a_file = tmp_path / "plain_file"
     a_file.write_text("x")
+    dataset_dir = tmp_path / "ds"
+    commands.create_dataset("basic_rnn", str(chorale_paths[0]), dataset_dir, eval_ratio=0,
+                            progress=False)
     for folder in (read_only_dir, a_file, a_file / "below"):
         with pytest.raises(outputs.OutputError):
             outputs.output_dir(folder)
@@ -163,6 +166,12 @@ def test_unwritable_outputs_are_one_line_errors(read_only_dir, tmp_path, chorale
             commands.create_dataset("basic_rnn", str(chorale_paths[0]), folder, progress=False)
         with pytest.raises(outputs.OutputError):
             io.convert_directory(str(tmp_path / "no_such_input"), str(folder / "x.tfrecord"))
+        with pytest.raises(outputs.OutputError):
+            commands.interpolate("cat-mel_2bar_small", chorale_paths[0], chorale_paths[1],
+                                 folder / "interp")
+        with pytest.raises(outputs.OutputError):
+            commands.train(dataset_dir, folder / "run", config="basic_rnn",
+                           num_training_steps=1, progress=False)
 
 
 @pytest.mark.parametrize("name, steps, bars", [
