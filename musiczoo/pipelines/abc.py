@@ -12,7 +12,7 @@ from note_seq import abc_parser, constants
 from note_seq.protobuf import music_pb2
 
 # io does not import this module at load time (it calls read_abc_file lazily), so no cycle.
-from musiczoo.pipelines.io import ReadError, _read_bytes
+from musiczoo.pipelines.io import ReadError, _read_bytes, check_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ _ABC_ERROR_REASONS = (
 
 
 def abc_error_reason(error):
-    """Short statistics key for a note_seq ABC exception."""
+    """Short statistics key for a note_seq ABC exception (or a ReadError's own reason)."""
+    if isinstance(error, ReadError):
+        return error.reason
     if isinstance(error, abc_parser.InvalidCharacterError) and (
             "b'z'" in str(error) or "b'x'" in str(error)):
         return "rest"  # note_seq has no support for rests (z, x) at all.
@@ -85,7 +87,7 @@ def read_abc_file(path, stats=None):
     first_error = None
     for lines in tunes:
         try:
-            sequence = abc_parser.ABCTune(header + lines).note_sequence
+            sequence = check_sequence(abc_parser.ABCTune(header + lines).note_sequence, path)
             # Magenta's ids are '<file>_<X>', so a repeated X would repeat an id (note_seq
             # rejects the whole file instead; we only skip the repeat).
             if sequence.reference_number in seen:

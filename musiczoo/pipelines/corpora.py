@@ -226,7 +226,7 @@ def folk_melodies(stats=None):
     if not cache.exists():
         logger.warning("building the folk_melodies cache %s (once, about 5 minutes)", cache)
         build_folk_melodies()
-    yield from io.read_note_sequences(cache)
+    yield from io.read_note_sequences(cache, stats)
 
 
 # --- Registry and resolve_input ------------------------------------------------------------
@@ -329,7 +329,7 @@ def resolve_input(spec):
             lambda stats: io.read_files(files, stats, progress=False, root_dir=path), spec)
         return sequences, len(files), f"folder {path} ({len(files)} music files)"
     if path.is_file() and (".tfrecord" in path.name or path.suffix == ".tfrecords"):
-        return (Sequences(lambda stats: io.read_note_sequences(path), spec), None,
+        return (Sequences(lambda stats: io.read_note_sequences(path, stats), spec), None,
                 f"NoteSequence TFRecord {path}")
     if path.is_file() and path.suffix.lower() in io.SUPPORTED_EXTENSIONS:
         sequences = io.read_file(path)

@@ -9,6 +9,8 @@ interchangeable with data converted there:
 
 Every failure to read a music file is a `ReadError` naming the file and the problem, with a
 short `reason` key that the batch readers turn into statistics (`files_failed_<reason>`).
+Input is untrusted: `limits` bounds what one file may cost before it is parsed, and every
+NoteSequence read is checked (`check_sequence`) before it enters the pipelines.
 """
 import hashlib
 import io as io_module
@@ -28,6 +30,7 @@ with warnings.catch_warnings():
     from note_seq.protobuf import music_pb2
 
 from musiczoo import outputs
+from musiczoo.pipelines import limits
 from musiczoo.pipelines.stats import Stats
 from musiczoo.progress import Progress
 
@@ -46,10 +49,17 @@ READ_ERROR_REASONS = {
     "unsupported_extension": "unsupported extension; supported: " + " ".join(SUPPORTED_EXTENSIONS),
     "not_midi": "not a MIDI file, no 'MThd' header",
     "corrupt_midi": "corrupt or truncated MIDI",
+    "unsupported_midi": "a MIDI file in a form that cannot be read",
+    "midi_too_long": "MIDI file too long to read safely",
+    "midi_too_many_events": "MIDI file with too many events to read safely",
+    "file_too_large": "file too large to read safely",
     "unparseable_musicxml": "unparseable MusicXML",
     "no_abc_tunes": "no ABC tune in it could be read",
     "corrupt_tfrecord": "corrupt or truncated TFRecord file",
     "not_a_note_sequence": "a record is not a serialized NoteSequence",
+    "invalid_sequence": "NoteSequence with impossible values",
+    "sequence_too_long": "NoteSequence too long to process safely",
+    "sequence_too_many_events": "NoteSequence with too many events to process safely",
 }
 
 
@@ -84,27 +94,54 @@ def _read_bytes(path):
         raise ReadError(path, "missing_file")
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            # Never more than the limit into memory, however large the file claims to be.
+            data = f.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ReadError(path, "unreadable_file", e.strerror or str(e)) from e
     if not data:
         raise ReadError(path, "empty_file")
+    if len(data) > limits.MAX_FILE_BYTES:
+        raise ReadError(path, "file_too_large", f"over {limits.MAX_FILE_BYTES:,} bytes, "
+                                                "the limit")
     return data
 
 
+def _within_limits(source, check, *args):
+    """Runs a `limits` check; its LimitError becomes a ReadError naming `source`."""
+    try:
+        return check(*args)
+    except limits.LimitError as e:
+        raise ReadError(source, e.reason, e.detail) from None
+
+
+def check_sequence(sequence, source="<sequence>"):
+    """Returns `sequence` if the pipelines can safely take it, else raises ReadError.
+
+    For every NoteSequence from outside (a music file, a TFRecord, TFDS, a primer):
+    finite non-negative times, end >= start, pitches and velocities 0..127, positive
+    tempos, sane time signatures, and bounded length and note count (`limits`).
+    """
+    _within_limits(source, limits.check_sequence, sequence)
+    return sequence
+
+
 def midi_bytes_to_sequence(data, source="<bytes>"):
-    """Parses the bytes of a Standard MIDI File; `source` names it in errors."""
+    """Parses the bytes of a Standard MIDI File; `source` names it in errors.
+
+    The bytes are scanned first (`limits.scan_midi`), so a file that would cost more than
+    the limits allow (e.g. one huge delta-time) is refused before pretty_midi sees it.
+    """
     if not data:
         raise ReadError(source, "empty_file")
-    if not data.startswith(b"MThd"):
-        raise ReadError(source, "not_midi", f"starts with {data[:4]!r}")
+    _within_limits(source, limits.scan_midi, data)
     try:
-        return midi_io.midi_to_note_sequence(data)
+        sequence = midi_io.midi_to_note_sequence(data)
     except Exception as e:  # pretty_midi/mido raise many unrelated types on bad input.
         cause = e.__context__ or e  # note_seq re-raises pretty_midi's error as a string
         detail = ("the data ends early" if isinstance(cause, EOFError)
                   else f"{type(cause).__name__}: {cause}")
         raise ReadError(source, "corrupt_midi", detail) from e
+    return check_sequence(sequence, source)
 
 
 def _read_midi(path):
@@ -112,17 +149,21 @@ def _read_midi(path):
 
 
 def _read_musicxml(path):
-    _read_bytes(path)  # Clear errors for missing or empty files before the XML parser sees them.
+    _read_bytes(path)  # Clear errors for missing, empty or huge files before the XML parser.
+    if path.lower().endswith(".mxl"):
+        _within_limits(path, limits.check_zip, path)  # a zip bomb, before note_seq unzips it
     try:
         # note_seq only unzips names ending in lower-case '.mxl', so 'X.MXL' goes via a copy.
         if not (path.lower().endswith(".mxl") and not path.endswith(".mxl")):
-            return [musicxml_reader.musicxml_file_to_sequence_proto(path)]
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = os.path.join(tmp, "score.mxl")
-            shutil.copyfile(path, copy)
-            return [musicxml_reader.musicxml_file_to_sequence_proto(copy)]
+            sequence = musicxml_reader.musicxml_file_to_sequence_proto(path)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = os.path.join(tmp, "score.mxl")
+                shutil.copyfile(path, copy)
+                sequence = musicxml_reader.musicxml_file_to_sequence_proto(copy)
     except Exception as e:  # XML, zip and note_seq errors alike mean: cannot read this score.
         raise ReadError(path, "unparseable_musicxml", f"{type(e).__name__}: {e}") from e
+    return [check_sequence(sequence, path)]
 
 
 def read_file(path, root_dir=None, stats=None):
@@ -280,11 +321,13 @@ def write_note_sequences(path, sequences, overwrite=True, empty_error=None):
     return count
 
 
-def read_note_sequences(path):
+def read_note_sequences(path, stats=None):
     """Yields the NoteSequences in a TFRecord file (Magenta's `notesequences.tfrecord`).
 
     Record checksums are verified; a damaged file raises ReadError naming the file and the
-    record index. Gzip-compressed files are recognised by their magic bytes.
+    record index. A record that is a NoteSequence the pipelines cannot safely take (see
+    `check_sequence`) is logged and skipped, and counted as `records_failed_<reason>` when
+    `stats` is given. Gzip-compressed files are recognised by their magic bytes.
     """
     import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
 
@@ -308,8 +351,16 @@ def read_note_sequences(path):
             sequence = music_pb2.NoteSequence.FromString(record.numpy())
         except Exception as e:  # protobuf's DecodeError
             raise ReadError(path, "not_a_note_sequence", f"record {index}: {e}") from None
-        yield sequence
+        source = f"{path}: record {index}"
         index += 1
+        try:
+            check_sequence(sequence, source)
+        except ReadError as e:
+            logger.warning("skipped %s", e)
+            if stats is not None:
+                stats.count(f"records_failed_{e.reason}")
+            continue
+        yield sequence
 
 
 def convert_directory(input_dir, output_file, recursive=True, progress=True, overwrite=False):

@@ -25,9 +25,12 @@ def parse_literal(text, flag):
 
 
 def read_primer_sequence(primer):
-    """A NoteSequence from a MIDI/MusicXML/ABC path or a NoteSequence."""
+    """A NoteSequence from a MIDI/MusicXML/ABC path or a NoteSequence (both checked)."""
     if isinstance(primer, music_pb2.NoteSequence):
-        return primer
+        try:
+            return io.check_sequence(primer, "the primer NoteSequence")
+        except io.ReadError as error:
+            raise PrimerError(f"unusable primer: {error}") from None
     path = pathlib.Path(primer)
     try:
         sequences = io.read_file(path)
