@@ -94,6 +94,21 @@ def _ends_early(where):
     return _corrupt(f"the data ends early, {where}")
 
 
+def _quantity(data, pos, limit, track):
+    """(value, position after it) of the variable-length quantity at `pos`; stops reading
+    once the value passes `limit` (so a long run of 0x80 bytes stays linear)."""
+    value = 0
+    size = len(data)
+    while True:
+        if pos >= size:
+            raise _ends_early(f"in track {track + 1}")
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80 or value > limit:
+            return value, pos
+
+
 def scan_midi(data):
     """Counts a Standard MIDI File's contents; raises LimitError when it is over a limit
     or so broken that mido would fail on it too.
@@ -140,17 +155,7 @@ def scan_midi(data):
         # mido stops a track only when it has read exactly `length` bytes of it.
         while pos - start != length:
             # Delta time (a variable-length quantity; mido takes any number of bytes).
-            delta = 0
-            while True:
-                if pos >= size:
-                    raise _ends_early(f"in track {track + 1}")
-                byte = data[pos]
-                pos += 1
-                delta = (delta << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
-                if delta > tick_limit:  # also keeps a long run of 0x80 bytes linear
-                    break
+            delta, pos = _quantity(data, pos, tick_limit, track)
             tick += delta
             if tick > tick_limit:
                 raise LimitError("midi_too_long", _too_long(track, division, tick_limit))
@@ -173,15 +178,7 @@ def scan_midi(data):
                     if meta == _TEMPO or meta == _TIME_SIGNATURE:
                         time_changes += 1
                     pos += 1
-                message = 0
-                while True:
-                    if pos >= size:
-                        raise _ends_early(f"in track {track + 1}")
-                    byte = data[pos]
-                    pos += 1
-                    message = (message << 7) | (byte & 0x7F)
-                    if byte < 0x80 or message > MAX_MESSAGE_BYTES:
-                        break
+                message, pos = _quantity(data, pos, MAX_MESSAGE_BYTES, track)
                 if message > MAX_MESSAGE_BYTES:
                     raise _corrupt(f"track {track + 1}: a message of over "
                                    f"{_fmt(MAX_MESSAGE_BYTES)} bytes")
