@@ -9,7 +9,7 @@ HERE = pathlib.Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"',
                     (HERE / "musiczoo" / "version.py").read_text()).group(1)
 
-SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert"]
+SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert", "bundles"]
 
 setup(
     name="musiczoo",

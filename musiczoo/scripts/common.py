@@ -50,8 +50,10 @@ def describe(error):
 HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
 
 
-def run(main, name):
+def run(main, name, arguments=False):
     """absl.app.run(main), turning user errors into `name: error: message` and exit 1.
+    With `arguments`, main(argv[1:]) receives the words that are not flags (paths);
+    otherwise any such word is an error.
 
     --help (-h, -?, --helpshort) prints usage.script_help and exits 0, TensorFlow not
     imported; TensorFlow then starts quietly (runtime.start_tensorflow) before main runs."""
@@ -63,7 +65,7 @@ def run(main, name):
         sys.exit(0)
 
     def guarded(argv):
-        if len(argv) > 1:
+        if len(argv) > 1 and not arguments:
             sys.stderr.write(f"{name}: error: unexpected arguments {argv[1:]} "
                              "(all options are --flags)\n")
             return 1
@@ -72,7 +74,7 @@ def run(main, name):
             logging.basicConfig(format="%(levelname)s %(message)s")
         try:
             runtime.start_tensorflow()
-            return main()
+            return main(argv[1:]) if arguments else main()
         except user_errors() as error:
             if os.environ.get("MUSICZOO_DEBUG"):
                 raise

@@ -48,6 +48,24 @@ class EventsRNN(BundledModel):
         self.save_bundle(self.run_bundle_path(run_dir))
         return metrics
 
+    # -- scoring --------------------------------------------------------------------------
+
+    def score_ids(self, rows):
+        """Teacher-forced scores of event-id sequences (codec.events_to_ids output): per
+        row the log-likelihood of every event after the first, and next-event accuracy."""
+        import tensorflow as tf
+        scores = {"log_likelihood": [], "accuracy": []}
+        for ids in rows:
+            ids = np.asarray(ids, np.int64)
+            inputs = self.codec.inputs_from_ids(ids)[:-1]
+            labels = self.codec.labels_from_ids(ids)
+            logits = self.model(tf.constant(inputs[None]), training=False)[0]
+            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy()
+            scores["log_likelihood"].append(float(log_probs[np.arange(len(labels)),
+                                                            labels].sum()))
+            scores["accuracy"].append(float((log_probs.argmax(-1) == labels).mean()))
+        return scores
+
     # -- generation -----------------------------------------------------------------------
 
     def primer_ids(self, primer):

@@ -150,6 +150,23 @@ class MusicTransformer(BundledModel):
                                                num_velocity_bins=self.config.num_velocity_bins)
         return performances.performance_to_note_sequence(performance)
 
+    # -- scoring --------------------------------------------------------------------------
+
+    def score_ids(self, rows):
+        """Teacher-forced scores of token rows (start symbol first): per row the
+        log-likelihood of every token after the start, and next-token accuracy."""
+        import tensorflow as tf
+        scores = {"log_likelihood": [], "accuracy": []}
+        for tokens in rows:
+            tokens = np.asarray(tokens, np.int64)
+            logits = self.model(tf.constant(tokens[None, :-1]), training=False)[0]
+            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy()
+            labels = tokens[1:]
+            scores["log_likelihood"].append(float(log_probs[np.arange(len(labels)),
+                                                            labels].sum()))
+            scores["accuracy"].append(float((log_probs.argmax(-1) == labels).mean()))
+        return scores
+
     # -- generation -----------------------------------------------------------------------
 
     def sampling_fns(self, cached=True):

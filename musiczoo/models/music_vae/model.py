@@ -107,6 +107,20 @@ class MusicVAE(BundledModel):
         noise = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
         return mu + sigma * noise, mu, sigma
 
+    def score_ids(self, rows):
+        """Per window (class ids [T]): the posterior mean's norm, the teacher-forced
+        log-likelihood of the window given z = mu, and the greedy reconstruction accuracy."""
+        import tensorflow as tf
+        ids = np.asarray(rows, np.int32)
+        mu, _ = self.model.encode(tf.constant(ids))
+        logits, _, _ = self.model(tf.constant(ids), sample_z=False)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy()
+        chosen = np.take_along_axis(log_probs, ids[..., None].astype(np.int64), -1)[..., 0]
+        rebuilt = self.decode_ids(mu.numpy(), top_k=1, seed=0)
+        return {"mu_norm": [float(v) for v in np.linalg.norm(mu.numpy(), axis=-1)],
+                "log_likelihood": [float(v) for v in chosen.sum(-1)],
+                "reconstruction_accuracy": [float(v) for v in (rebuilt == ids).mean(-1)]}
+
     # -- decoding -------------------------------------------------------------------------
 
     def decode_ids(self, z, temperature=1.0, seed=None, top_k=0):
