@@ -7,9 +7,10 @@ Layout (all integers little-endian):
     offset 12  header_length      uint64   bytes of JSON header
     offset 20  data_length        uint64   bytes of the weight data section
     offset 28  prelude_crc32      uint32   CRC-32 of bytes 0..27
-    offset 32  header             JSON, ASCII: musiczoo_version, family, config_name, config,
-                                  codec, metadata, weights (a list of {name, dtype, shape,
-                                  offset, nbytes})
+    offset 32  header             JSON, ASCII: musiczoo_version, header_version, family,
+                                  config_name, config, codec, metadata, weights (a list of
+                                  {name, dtype, shape, offset, nbytes}); what each means, per
+                                  header_version, and the migrations: bundle_schema.py
                zero padding       up to the next multiple of 64 (data_start)
     data_start weight data        raw little-endian C-order arrays, each at a 64-aligned offset
                                   (relative to data_start), zero padding between
@@ -37,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from musiczoo import outputs
+from musiczoo import bundle_schema, outputs
 from musiczoo.version import __version__
 
 FORMAT_VERSION = 1
@@ -87,6 +88,7 @@ class BundleContents:
     weights: list  # list[tuple[str, np.ndarray]], in the order they were written
     metadata: dict  # as written, plus "sha256": the file's verified checksum (hex)
     format_version: int
+    header_version: int = bundle_schema.HEADER_VERSION  # after migration (bundle_schema)
 
 
 class WeightInfo(NamedTuple):
@@ -144,7 +146,8 @@ def write_bundle(path, *, family, config_name, config, codec, weights, metadata=
                       "shape": list(array.shape), "offset": offset, "nbytes": array.nbytes})
         offset += array.nbytes
     data_length = offset
-    header = {"musiczoo_version": __version__, "family": family, "config_name": config_name,
+    header = {"musiczoo_version": __version__, "header_version": bundle_schema.HEADER_VERSION,
+              "family": family, "config_name": config_name,
               "config": sections["config"], "codec": sections["codec"], "metadata": meta,
               "weights": index}
     header_bytes = json.dumps(header, ensure_ascii=True, indent=1).encode("ascii")
@@ -280,9 +283,10 @@ def read_bundle(path, known_families=None):
                       "the model diverged in training, or the file was edited")
         weights.append((entry.name, array))
     meta = dict(header["metadata"], sha256=bytes(view[-CHECKSUM_SIZE:]).hex())
-    return BundleContents(family=header["family"], config_name=header["config_name"],
-                          config=header["config"], codec=header["codec"], weights=weights,
-                          metadata=meta, format_version=version)
+    return bundle_schema.migrate(BundleContents(
+        family=header["family"], config_name=header["config_name"], config=header["config"],
+        codec=header["codec"], weights=weights, metadata=meta, format_version=version,
+        header_version=header["header_version"]))
 
 
 def read_header(path, known_families=None):
@@ -389,6 +393,8 @@ def _parse_header(raw, path, data_length):
             bad(f"header field {key!r} is missing or not a {kind.__name__}")
     if not header["config_name"] or not header["family"]:
         bad("header fields 'family' and 'config_name' must not be empty")
+    header["header_version"] = bundle_schema.header_version(
+        header, lambda reason, detail: _fail(path, reason, detail))
     index, names = [], set()
     for i, entry in enumerate(header["weights"]):
         if not isinstance(entry, dict):

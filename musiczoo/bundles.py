@@ -56,39 +56,74 @@ def load_bundle(name_or_path):
     return family.model_class().from_bundle(contents, path=path)
 
 
-def save_model_bundle(path, *, family, config, codec, model, metadata=None):
-    """Writes a Keras model with its config and codec as one bundle file.
+def variable_key(model, variable):
+    """A variable's name in bundles and checkpoints: its path relative to the model
+    (`rnn/events_rnn_cell/lstm_0/kernel`), the same whatever the model is called."""
+    prefix = f"{model.name}/"
+    return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
 
-    Weights are stored in `model.weights` order under their variable paths; loading
-    rebuilds the model from the config and assigns them in the same order.
-    """
-    weights = [(variable.path, np.asarray(variable.numpy())) for variable in model.weights]
+
+def variables_by_key(model, variables=None):
+    """{key: variable}, refusing a model whose keys are not unique (nothing could be
+    restored by name from it)."""
+    found = {}
+    for variable in model.weights if variables is None else variables:
+        key = variable_key(model, variable)
+        if key in found:
+            raise ValueError(f"two variables of {model.name} are both named {key!r}: name "
+                             "the layers explicitly")
+        found[key] = variable
+    return found
+
+
+def save_model_bundle(path, *, family, config, codec, model, metadata=None):
+    """Writes a Keras model with its config and codec as one bundle file, each weight
+    under its path relative to the model (header schema 2: restored by name)."""
+    weights = [(key, np.asarray(variable.numpy()))
+               for key, variable in variables_by_key(model).items()]
     return bundle_format.write_bundle(
         path, family=family, config_name=config.name, config=registry.config_to_dict(config),
         codec=codec.get_config(), weights=weights, metadata=metadata or {})
 
 
 def restore_weights(model, contents, path="<bundle>"):
-    """Assigns a bundle's weights to a model built from its config, refusing any mismatch
-    (count or shape) with a BundleError that names both sides."""
-    variables = model.weights
-    if len(variables) != len(contents.weights):
-        raise bundle_format.BundleError(
-            path, "mismatched_weights",
-            f"the bundle holds {len(contents.weights)} weight arrays but a "
-            f"{contents.family}/{contents.config_name} model has {len(variables)}")
-    for variable, (name, value) in zip(variables, contents.weights):
+    """Assigns a bundle's weights to a model built from its config, by name: every model
+    variable must have exactly one array of its shape and dtype, and every array a
+    variable. Anything else is a BundleError naming both sides; nothing is assigned
+    unless everything fits."""
+    def refuse(detail):
+        raise bundle_format.BundleError(path, "mismatched_weights", detail)
+
+    variables = variables_by_key(model)
+    stored = dict(contents.weights)
+    missing = [key for key in variables if key not in stored]
+    extra = [key for key in stored if key not in variables]
+    what = f"a {contents.family}/{contents.config_name} model"
+    if missing or extra:
+        renamed = [(m, e) for m in missing for e in extra
+                   if tuple(variables[m].shape) == tuple(stored[e].shape)]
+        if renamed:
+            m, e = renamed[0]
+            refuse(f"{what} has variable {m!r}, the bundle has {e!r} of the same shape "
+                   f"instead (renamed?); {len(missing)} variable(s) without an array")
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} model variable(s) not in the bundle, e.g. "
+                         f"{missing[0]!r}")
+        if extra:
+            parts.append(f"{len(extra)} bundle array(s) no variable takes, e.g. {extra[0]!r}")
+        refuse(f"the bundle holds {len(stored)} weight arrays, {what} has "
+               f"{len(variables)} variables: " + "; ".join(parts))
+    for key, variable in variables.items():
+        value = stored[key]
         if tuple(variable.shape) != tuple(value.shape):
-            raise bundle_format.BundleError(
-                path, "mismatched_weights",
-                f"weight {name} has shape {tuple(value.shape)}, the model expects "
-                f"{tuple(variable.shape)} for {variable.path}")
+            refuse(f"weight {key} has shape {tuple(value.shape)}, the model expects "
+                   f"{tuple(variable.shape)} for {variable.path}")
         if np.dtype(value.dtype) != np.dtype(variable.dtype):
-            raise bundle_format.BundleError(
-                path, "mismatched_weights",
-                f"weight {name} is {value.dtype}, the model's {variable.path} is "
-                f"{variable.dtype}")
-    model.set_weights([value for _, value in contents.weights])
+            refuse(f"weight {key} is {value.dtype}, the model's {variable.path} is "
+                   f"{variable.dtype}")
+    for key, variable in variables.items():
+        variable.assign(stored[key])
     return model
 
 

@@ -14,13 +14,14 @@ import zipfile
 
 import numpy as np
 
-from musiczoo import checks, outputs
+from musiczoo import bundles, checks, outputs
 from musiczoo.pipelines import dataset as dataset_lib
 from musiczoo.pipelines import tfrecord
 from musiczoo.progress import Progress
 
 log = logging.getLogger("musiczoo")
 CHECKPOINT_PREFIX = "checkpoint-"
+CHECKPOINT_VERSION = 2
 
 
 def dataset_files(dataset_dir, kind=None):
@@ -46,7 +47,12 @@ class RunDirError(ValueError):
 
 
 class Checkpoints:
-    """Model + optimizer variables and the step, as one .npz per save (atomic rename)."""
+    """Model + optimizer variables and the step, as one .npz per save (atomic rename).
+
+    Version 2 (current) stores each variable under its name (`model/<path relative to the
+    model>`, `optimizer/<path relative to the optimizer>`) and restores by name; version 1
+    files (`model_0`, `opt_3`, ..., before issue 11) are migrated by position, which is
+    what they meant, with every shape checked."""
 
     def __init__(self, run_dir, keep=3):
         self.dir = pathlib.Path(run_dir) / "checkpoints"
@@ -70,9 +76,11 @@ class Checkpoints:
         return [p for _, p in sorted(found)]
 
     def save(self, step, model, optimizer):
-        arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.weights)}
-        arrays.update({f"opt_{i}": np.asarray(v.numpy())
-                       for i, v in enumerate(optimizer.variables)})
+        arrays = {f"model/{key}": np.asarray(v.numpy())
+                  for key, v in bundles.variables_by_key(model).items()}
+        arrays.update({f"optimizer/{key}": np.asarray(v.numpy())
+                       for key, v in _optimizer_variables(optimizer).items()})
+        arrays["checkpoint_version"] = np.int64(CHECKPOINT_VERSION)
         final = self.dir / f"{CHECKPOINT_PREFIX}{step}.npz"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -103,15 +111,50 @@ class Checkpoints:
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
                 log.warning("ignoring unreadable checkpoint %s: %s", path, error)
                 continue
-            self._assign(path, arrays, model, optimizer)
+            if "checkpoint_version" in arrays:
+                self._assign_by_name(path, arrays, model, optimizer)
+            else:
+                self._assign_by_position(path, arrays, model, optimizer)
             return int(arrays["step"])
         return 0
 
-    def _assign(self, path, arrays, model, optimizer):
+    @staticmethod
+    def _refuse(path, detail):
+        raise RunDirError(f"{path} does not fit this model ({detail}): the run folder belongs "
+                          "to another config; use a new --run_dir, or --overwrite to start "
+                          "this one afresh")
+
+    def _assign_by_name(self, path, arrays, model, optimizer):
         def refuse(detail):
-            raise RunDirError(f"{path} does not fit this model ({detail}): the run folder "
-                              "belongs to another config; use a new --run_dir, or --overwrite "
-                              "to start this one afresh")
+            self._refuse(path, detail)
+
+        if "step" not in arrays or int(arrays["checkpoint_version"]) != CHECKPOINT_VERSION:
+            refuse(f"checkpoint version {arrays['checkpoint_version']}, this musiczoo "
+                   f"writes {CHECKPOINT_VERSION}")
+        pairs = [(f"model/{key}", v) for key, v in bundles.variables_by_key(model).items()]
+        if any(key.startswith("optimizer/") for key in arrays):
+            optimizer.build(model.trainable_variables)
+            pairs += [(f"optimizer/{key}", v)
+                      for key, v in _optimizer_variables(optimizer).items()]
+        wanted = {key for key, _ in pairs}
+        stored = {key for key in arrays if key.startswith(("model/", "optimizer/"))}
+        if wanted != stored:
+            missing, extra = sorted(wanted - stored), sorted(stored - wanted)
+            refuse("; ".join(part for part in (
+                missing and f"no array for {len(missing)} variable(s), e.g. {missing[0]!r}",
+                extra and f"{len(extra)} array(s) no variable takes, e.g. {extra[0]!r}")
+                if part))
+        for key, variable in pairs:
+            if tuple(arrays[key].shape) != tuple(variable.shape):
+                refuse(f"{key} is {tuple(arrays[key].shape)}, the variable "
+                       f"{tuple(variable.shape)}")
+        for key, variable in pairs:  # every shape checked: all or nothing
+            variable.assign(arrays[key])
+
+    def _assign_by_position(self, path, arrays, model, optimizer):
+        """Version 1 checkpoints (model_<i>, opt_<i>): the migration is their order."""
+        def refuse(detail):
+            self._refuse(path, detail)
 
         if "step" not in arrays:
             refuse("it has no step")
@@ -139,6 +182,19 @@ class Checkpoints:
         if slots:
             for variable, key in zip(optimizer.variables, slots):
                 variable.assign(arrays[key])
+
+
+def _optimizer_variables(optimizer):
+    """{path relative to the optimizer: variable} (its slots are named after the model's
+    variables, so the names say which variable a slot belongs to)."""
+    prefix = f"{optimizer.name}/"
+    found = {}
+    for variable in optimizer.variables:
+        key = variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
+        if key in found:
+            raise ValueError(f"two optimizer variables are both named {key!r}")
+        found[key] = variable
+    return found
 
 
 RUN_FILE = "run.json"
@@ -248,7 +304,10 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     files, info = dataset_files(dataset_dir)
     dataset_examples(files, info)
     run_dir = claim_run_dir(run_dir, identity, overwrite)
-    optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm or None)
+    # Named: its variables' paths start with the optimizer's name, and an unnamed one's
+    # depends on how many were made before in the process (adam, adam_1, ...).
+    optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm or None,
+                                      name="adam")
     checkpoints = Checkpoints(run_dir)
     step = checkpoints.restore(model, optimizer)
     if step:

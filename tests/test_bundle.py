@@ -353,3 +353,41 @@ def test_failed_overwrite_keeps_the_old_bundle(tmp_path, monkeypatch):
         _write(target, config_name="other")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.mzb"]
+
+
+# Header schema versions --------------------------------------------------------------------
+
+def test_header_schema_versions_are_migrated_or_refused(bundle_path):
+    assert read_bundle(bundle_path).header_version == 2
+    raw = bundle_path.read_bytes()
+
+    def as_version_1(header):  # what every bundle written before issue 11 looks like
+        header.pop("header_version")
+        for entry in header["weights"]:
+            entry["name"] = f"{header['family']}/{entry['name']}"
+    _edit_header(bundle_path, as_version_1)
+    migrated = read_bundle(bundle_path)
+    assert migrated.header_version == 2
+    bundle_path.write_bytes(raw)
+    assert [n for n, _ in migrated.weights] == [n for n, _ in read_bundle(bundle_path).weights]
+    _edit_header(bundle_path, _set_top("header_version", 3))
+    assert "header schema version 3" in _refused(bundle_path, "future_version")
+    _edit_header(bundle_path, _set_top("header_version", "2"))
+    assert "header_version must be an integer" in _refused(bundle_path, "bad_header")
+
+
+def test_shipped_bundles_are_header_version_1_and_load_migrated():
+    import pathlib
+    shipped = sorted((pathlib.Path(__file__).resolve().parent.parent / "bundles").glob("*.mzb"))
+    assert shipped
+    for path in shipped:
+        header = json.loads(_split(path.read_bytes())["header"])
+        assert "header_version" not in header          # written before the schema had one
+        family = header["family"]
+        assert all(w["name"].startswith(f"{family}/") for w in header["weights"])
+        names = [n for n, _ in read_bundle(path).weights]
+        assert names == [w["name"][len(family) + 1:] for w in header["weights"]]
+
+
+def _set_top(key, value):
+    return lambda header: header.__setitem__(key, value)

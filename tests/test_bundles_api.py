@@ -32,7 +32,7 @@ def test_round_trip_rebuilds_config_codec_and_predictions(saved):
     contents = bundle.read_bundle(path, known_families=registry.families())
     rebuilt_config, rebuilt_codec = bundles.model_parts(contents)
     assert rebuilt_config == config and rebuilt_codec == codec
-    fresh = tiny_melody_model(rebuilt_config, rebuilt_codec, "b")   # other layer names
+    fresh = tiny_melody_model(rebuilt_config, rebuilt_codec, "a")   # a new, same-named model
     bundles.restore_weights(fresh, contents, path)
     x = np.eye(codec.input_size, dtype=np.float32)[np.random.default_rng(0).integers(0, 38, (2, 20))]
     np.testing.assert_array_equal(model(x).numpy(), fresh(x).numpy())
@@ -48,14 +48,36 @@ def test_found_by_name_through_the_bundle_path(saved, monkeypatch):
         bundles.resolve_bundle("tiny_basic_rn")
 
 
+def test_weights_are_restored_by_name_not_position(saved):
+    path, config, codec, model = saved
+    contents = bundle.read_bundle(path)
+    assert contents.header_version == 2
+    assert [name for name, _ in contents.weights][0] == "a_lstm0/lstm_cell/kernel"
+    # The same arrays written in reverse order still land in the right variables.
+    reordered = bundle.write_bundle(path.with_name("reordered.mzb"), family=contents.family,
+                                    config_name=contents.config_name, config=contents.config,
+                                    codec=contents.codec, weights=contents.weights[::-1])
+    fresh = tiny_melody_model(config, codec, "a")
+    bundles.restore_weights(fresh, bundle.read_bundle(reordered), reordered)
+    for a, b in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Layers named otherwise: refused with both names, nothing assigned.
+    other = tiny_melody_model(config, codec, "b")
+    before = [w.numpy().copy() for w in other.weights]
+    with pytest.raises(bundle.BundleError, match="'b_lstm0/lstm_cell/kernel'.*"
+                       "'a_lstm0/lstm_cell/kernel' of the same shape instead"):
+        bundles.restore_weights(other, contents, path)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, other.weights))
+
+
 def test_mismatched_model_is_refused(saved):
     path, config, codec, _ = saved
     contents = bundle.read_bundle(path)
-    other = tiny_melody_model(registry.apply_hparams(config, "layer_sizes=[16,16]"), codec, "c")
+    other = tiny_melody_model(registry.apply_hparams(config, "layer_sizes=[16,16]"), codec, "a")
     with pytest.raises(bundle.BundleError, match="shape") as error:
         bundles.restore_weights(other, contents, path)
     assert error.value.reason == "mismatched_weights" and str(path) in str(error.value)
-    deeper = tiny_melody_model(registry.apply_hparams(config, "layer_sizes=[16,8,8]"), codec, "d")
+    deeper = tiny_melody_model(registry.apply_hparams(config, "layer_sizes=[16,8,8]"), codec, "a")
     with pytest.raises(bundle.BundleError, match="weight arrays"):
         bundles.restore_weights(deeper, contents, path)
 

@@ -98,17 +98,57 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing(no_eval_dataset, tmp_pat
     checkpoint = next((run / "checkpoints").glob("*.npz"))
     with np.load(checkpoint) as data:
         arrays = {k: data[k] for k in data.files}
-    arrays["opt_3"] = np.zeros((7, 7), np.float32)  # one optimizer slot of the wrong shape
+    slot = sorted(k for k in arrays if k.endswith("_momentum"))[-1]
+    arrays[slot] = np.zeros((7, 7), np.float32)  # one optimizer slot of the wrong shape
     with open(checkpoint, "wb") as f:
         np.savez(f, **arrays)
-    _, config = registry.find_config("basic_rnn")
-    model = registry.get_family("melody_rnn").model_class().from_config(
-        registry.apply_hparams(config, TINY))
+    model = tiny_model()
     before = [w.copy() for w in model.model.get_weights()]
     import keras
-    with pytest.raises(training.RunDirError, match="opt_3"):
-        training.Checkpoints(run).restore(model.model, keras.optimizers.Adam())
+    with pytest.raises(training.RunDirError, match=slot):
+        training.Checkpoints(run).restore(model.model, keras.optimizers.Adam(name="adam"))
     assert all(np.array_equal(a, b) for a, b in zip(before, model.model.get_weights()))
+
+
+def tiny_model():
+    _, config = registry.find_config("basic_rnn")
+    return registry.get_family("melody_rnn").model_class().from_config(
+        registry.apply_hparams(config, TINY))
+
+
+def test_checkpoints_are_restored_by_name_and_old_ones_by_position(no_eval_dataset, tmp_path):
+    import keras
+
+    from musiczoo import bundles
+    run = tmp_path / "run"
+    commands.train(no_eval_dataset, run, config="basic_rnn", hparams=TINY,
+                   num_training_steps=1, progress=False)
+    checkpoint = next((run / "checkpoints").glob("*.npz"))
+    with np.load(checkpoint) as data:
+        arrays = {k: data[k] for k in data.files}
+    assert int(arrays["checkpoint_version"]) == 2
+    assert "model/rnn/events_rnn_cell/lstm_0/kernel" in arrays
+    model, optimizer = tiny_model(), keras.optimizers.Adam(name="adam")
+    assert training.Checkpoints(run).restore(model.model, optimizer) == 1
+    for key, variable in bundles.variables_by_key(model.model).items():
+        np.testing.assert_array_equal(variable.numpy(), arrays[f"model/{key}"])
+    # The same checkpoint as the version-1 layout (model_<i>, opt_<i>, in variable order).
+    old = {"step": arrays["step"]}
+    for i, variable in enumerate(model.model.weights):
+        old[f"model_{i}"] = arrays[f"model/{bundles.variable_key(model.model, variable)}"]
+    for i, variable in enumerate(optimizer.variables):
+        old[f"opt_{i}"] = arrays[f"optimizer/{variable.path[len('adam/'):]}"]
+    checkpoint.unlink()
+    with open(run / "checkpoints" / "checkpoint-1.npz", "wb") as f:
+        np.savez(f, **old)
+    fresh, fresh_optimizer = tiny_model(), keras.optimizers.Adam(name="adam")
+    assert training.Checkpoints(run).restore(fresh.model, fresh_optimizer) == 1
+    for a, b in zip(model.model.weights + optimizer.variables,
+                    fresh.model.weights + fresh_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    metrics = commands.train(no_eval_dataset, run, config="basic_rnn", hparams=TINY,
+                             num_training_steps=2, progress=False)
+    assert metrics["step"] == 2
 
 
 @pytest.fixture

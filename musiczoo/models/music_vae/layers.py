@@ -29,8 +29,12 @@ class BidirectionalEncoder(keras.layers.Layer):
     def __init__(self, layer_sizes, z_size, **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes = tuple(layer_sizes)
+        # The inner LSTM is named: Bidirectional calls its halves forward_<name> and
+        # backward_<name>, and an unnamed LSTM's name depends on how many were made before
+        # in the process (lstm, lstm_1, ...): a second model's weights would not be found
+        # by name.
         self.rnns = [keras.layers.Bidirectional(
-            keras.layers.LSTM(n, return_sequences=i < len(self.layer_sizes) - 1),
+            keras.layers.LSTM(n, return_sequences=i < len(self.layer_sizes) - 1, name="lstm"),
             name=f"bilstm_{i}") for i, n in enumerate(self.layer_sizes)]
         self.mu = keras.layers.Dense(z_size, name="mu")
         self.sigma = keras.layers.Dense(z_size, name="sigma")
