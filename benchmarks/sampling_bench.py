@@ -43,12 +43,13 @@ def main():
     model, codec = loaded.model, loaded.codec
     primer = np.full((args.batch, 1), codec.events_to_ids([60])[0], np.int32)
     seed = 1234
-    # Made once, so every call reuses the compiled loop (a fresh closure would retrace).
-    input_fn, resolve_fn = tf_inputs.make_input_fn(codec), tf_inputs.make_resolve_fn(codec)
+    # One Sampler, so every call reuses its compiled loop (a fresh one would retrace).
+    sampler = sampling.Sampler(model.step, tf_inputs.make_input_fn(codec),
+                               tf_inputs.make_resolve_fn(codec))
 
     def compiled():
-        ids, ll = sampling.sample(model.step, model.initial_state(args.batch), input_fn,
-                                  resolve_fn, primer, args.steps, seed=seed)
+        ids, ll = sampler.sample(model.initial_state(args.batch), primer, args.steps,
+                                 seed=seed)
         return ids.numpy(), ll.numpy()
 
     def stepwise():

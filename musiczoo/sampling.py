@@ -13,12 +13,13 @@ dominate small RNN steps (~23x), and `model.predict` per step is far worse (~100
 - `resolve_fn(labels [R], history, length) -> ids [R]`: a sampled class as the event id that
   is appended (identity for plain codecs; lookback codecs resolve "repeat" classes here).
 
-Pass the *same* callables on every call (module functions, bound methods, or closures made
-once per model): the compiled loop is cached per (step_fn, input_fn, resolve_fn, top_k,
-beam settings), so a fresh lambda per call would retrace (seconds) every time. Variables used
-by `step_fn` must already exist (build the model before sampling). Everything numeric
-(num_steps, temperature, seed) and the batch/primer shapes are traced generically, so changing
-them does not retrace.
+A `Sampler` holds one model's three functions and its compiled loops (one per static
+setting: top_k and the beam settings); a model keeps its own Sampler, so the loops live and
+die with the model (no module-level cache keeps models alive). Everything numeric
+(num_steps, temperature, seed) and the batch/primer shapes are traced generically, so
+changing them does not retrace. Variables used by `step_fn` must already exist (build the
+model before sampling). `sample(...)`, the function, makes a throwaway Sampler: fine for
+one call, a retrace (seconds) on every call.
 
 Beam search follows Magenta's `magenta/common/beam_search.py`: the beam starts as `beam_size`
 copies of the primed state, every beam is extended into `branch_factor` branches by
@@ -29,13 +30,39 @@ ahead the full number of steps before being pruned). Here all of it runs on one 
 B * beam_size * branch_factor rows (row = output * rows_per_output + branch), and pruning
 gathers the history, scores, pending logits and every state tensor.
 """
-import collections
 import secrets
 
 import tensorflow as tf
 
-_MAX_CACHED_LOOPS = 32
-_compiled_loops = collections.OrderedDict()
+
+class Sampler:
+    """One model's sampling: its step, input and resolve functions and the compiled loops
+    made from them, one per (top_k, beam_size, branch_factor, steps_per_iteration)."""
+
+    def __init__(self, step_fn, input_fn, resolve_fn):
+        self.functions = (step_fn, input_fn, resolve_fn)
+        self.loops = {}
+
+    def loop(self, top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1):
+        """The compiled tf.function for these static settings (made on first use)."""
+        key = (int(top_k), int(beam_size), int(branch_factor), int(steps_per_iteration))
+        if key not in self.loops:
+            self.loops[key] = tf.function(_make_loop(*self.functions, *key),
+                                          reduce_retracing=True)
+        return self.loops[key]
+
+    def sample(self, initial_state, primer_ids, num_steps, *, temperature=1.0, top_k=0,
+               seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1):
+        """`sample` (the function) with this Sampler's functions and loops."""
+        primer, initial_state = _validate(initial_state, primer_ids, num_steps, temperature,
+                                          top_k, seed, beam_size, branch_factor,
+                                          steps_per_iteration)
+        if seed is None:
+            seed = secrets.randbits(63)
+        loop = self.loop(top_k, beam_size, branch_factor, steps_per_iteration)
+        return loop(primer, initial_state, tf.constant(int(num_steps), tf.int32),
+                    tf.constant(float(temperature), tf.float32),
+                    tf.constant(int(seed), tf.int64))
 
 
 def sample(step_fn, initial_state, input_fn, resolve_fn, primer_ids, num_steps, *,
@@ -52,14 +79,10 @@ def sample(step_fn, initial_state, input_fn, resolve_fn, primer_ids, num_steps, 
     and processes; None draws a fresh one. beam_size=1 with branch_factor=1 is plain
     sampling; see the module docstring for beam search.
     """
-    primer, initial_state = _validate(initial_state, primer_ids, num_steps, temperature, top_k,
-                                      seed, beam_size, branch_factor, steps_per_iteration)
-    if seed is None:
-        seed = secrets.randbits(63)
-    loop = _compiled_loop(step_fn, input_fn, resolve_fn, int(top_k), int(beam_size),
-                          int(branch_factor), int(steps_per_iteration))
-    return loop(primer, initial_state, tf.constant(int(num_steps), tf.int32),
-                tf.constant(float(temperature), tf.float32), tf.constant(int(seed), tf.int64))
+    return Sampler(step_fn, input_fn, resolve_fn).sample(
+        initial_state, primer_ids, num_steps, temperature=temperature, top_k=top_k, seed=seed,
+        beam_size=beam_size, branch_factor=branch_factor,
+        steps_per_iteration=steps_per_iteration)
 
 
 def _validate(initial_state, primer_ids, num_steps, temperature, top_k, seed, beam_size,
@@ -91,25 +114,6 @@ def _validate(initial_state, primer_ids, num_steps, temperature, top_k, seed, be
             raise ValueError(f"every initial_state tensor must have batch size {batch} "
                              f"(primer_ids rows) as its first dimension, got {tensor.shape}")
     return tf.cast(primer, tf.int32), state
-
-
-def _compiled_loop(step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor,
-                   steps_per_iteration):
-    """The cached tf.function for these callables and static settings (LRU, bounded so
-    callers that do make fresh closures cannot grow it without limit)."""
-    key = (step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor, steps_per_iteration)
-    loop = _compiled_loops.get(key)
-    if loop is None:
-        loop = tf.function(
-            _make_loop(step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor,
-                       steps_per_iteration),
-            reduce_retracing=True)
-        _compiled_loops[key] = loop
-        if len(_compiled_loops) > _MAX_CACHED_LOOPS:
-            _compiled_loops.popitem(last=False)
-    else:
-        _compiled_loops.move_to_end(key)
-    return loop
 
 
 def _draw(scaled, top_k, step_seed):

@@ -90,3 +90,19 @@ def test_damaged_bundle_is_refused_by_load_bundle(saved):
     with pytest.raises(bundle.BundleError) as error:
         bundles.load_bundle(str(path))
     assert error.value.reason == "corrupted"
+
+
+@pytest.mark.parametrize("name, hparams", [
+    ("attention_rnn", "layer_sizes=[8,8]"), ("drum_kit", "layer_sizes=[8]"),
+    ("cat-mel_2bar_small", "enc_rnn_size=[8,8],dec_rnn_size=[8],z_size=4"),
+    ("hierdec-mel_16bar", "enc_rnn_size=[8],dec_rnn_size=[8],conductor_rnn_size=[8,8],z_size=4"),
+    ("chorale_transformer", "num_layers=2,d_model=16,num_heads=2,ff_size=16"),
+])
+def test_variable_names_do_not_depend_on_what_was_built_before(name, hparams):
+    # Auto-named layers (lstm, lstm_1, ...) would give a second model other names, and a
+    # restore by name would then refuse its own bundle.
+    family, config = registry.find_config(name)
+    config = registry.apply_hparams(config, hparams)
+    first, second = (family.model_class().from_config(config) for _ in range(2))
+    assert list(bundles.variables_by_key(first.model)) == list(
+        bundles.variables_by_key(second.model))

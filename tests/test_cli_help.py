@@ -126,3 +126,14 @@ def test_threads_are_pinned_by_the_quiet_start():
     assert done.stdout.split() == ["3", "3"]
     for mark in NOISE_MARKS:
         assert mark not in done.stderr
+
+
+def test_threads_that_cannot_be_set_any_more_are_reported():
+    code = ("import logging, tensorflow as tf\n"
+            "logging.basicConfig()\n"
+            "tf.reduce_sum(tf.ones(2))  # TF starts with its own thread pools\n"
+            "from musiczoo import runtime\n"
+            "print(runtime.configure_threads(2))\n")
+    done = python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert "TensorFlow already started with 0 intra-op / 0 inter-op threads" in done.stderr

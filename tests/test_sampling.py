@@ -209,11 +209,29 @@ def random_table_sample(primer, num_steps, seed, temperature, top_k):
 
 def test_changing_numbers_does_not_retrace(lstm):
     state = lstm.initial_state(3)
+    sampler = sampling.Sampler(lstm.step, one_hot_c, identity_resolve)
     for num_steps, seed, temperature in ((5, 1, 1.0), (9, 2, 0.5), (3, None, 2.0)):
-        sampling.sample(lstm.step, state, one_hot_c, identity_resolve, [[1, 2]] * 3, num_steps,
-                        seed=seed, temperature=temperature, top_k=2)
-    loop = sampling._compiled_loop(lstm.step, one_hot_c, identity_resolve, 2, 1, 1, 1)
-    assert loop.experimental_get_tracing_count() == 1
+        sampler.sample(state, [[1, 2]] * 3, num_steps, seed=seed, temperature=temperature,
+                       top_k=2)
+    assert list(sampler.loops) == [(2, 1, 1, 1)]
+    assert sampler.loop(top_k=2).experimental_get_tracing_count() == 1
+
+
+def test_a_model_s_loops_die_with_it():
+    import gc
+    import weakref
+
+    class Tiny:
+        def step(self, inputs, state):
+            return tf.one_hot(tf.zeros([tf.shape(inputs)[0]], tf.int32), C), state
+
+    model = Tiny()
+    sampler = sampling.Sampler(model.step, one_hot_c, identity_resolve)
+    sampler.sample(no_state(2), [[1], [2]], 3, seed=1)
+    model.sampler, gone = sampler, weakref.ref(model)
+    del model, sampler
+    gc.collect()
+    assert gone() is None  # nothing module-level holds the model through its loops
 
 
 def test_top_k_1_is_greedy(lstm):

@@ -1,9 +1,24 @@
-"""What every model family shares: config -> codec + Keras network, bundles in and out,
-and the metadata a training run records."""
+"""The one skeleton every model family stands on: config -> codec + Keras network,
+bundles in and out, training on a create_dataset folder, generating to MIDI files, and
+the list of what the family can do.
+
+A family supplies only what is its own:
+    build_model()                     its Keras network
+    training_options(max_length, seed) what train_model needs beyond the shared numbers
+                                      (learning-rate schedule, objective, crops, ...)
+    generate(num_outputs, num_steps, *, primer, ...) -> NoteSequences, through
+    sampler(...) / sampling_functions(variant): its step, input and resolve functions
+    score_ids(rows)                   teacher-forced scores (golden records)
+and says which CLI primers and sampling options apply (`primer_flags`, `beam_search`).
+"""
 import datetime
 import pathlib
 
 from musiczoo import bundles, checks
+from musiczoo.pipelines import io
+
+PRIMER_FLAGS = ("primer_melody", "primer_drums", "primer_midi")
+BEAM_OPTIONS = ("beam_size", "branch_factor", "steps_per_iteration")
 
 # Bounds on one generation call: the batch and its history live in memory at once.
 MAX_OUTPUTS = 1024
@@ -21,19 +36,86 @@ def check_generation(num_outputs, num_steps=None, qpm=None, max_steps=None):
 
 class BundledModel:
     """A family's model: `config`, `codec`, Keras `model`, `metadata`. Subclasses set
-    `family` and `capabilities` and implement `build_model`."""
+    `family` and `capabilities` and implement the hooks named in the module docstring."""
 
     family = None              # registry name, set by subclasses
-    capabilities = ()
+    capabilities = ("generate",)
+    primer_flags = ()          # the CLI primers that apply, e.g. ("primer_melody", "primer_midi")
+    no_primer_hint = ""        # what to say when a primer is given where none applies
+    beam_search = True         # whether beam_size / branch_factor / steps_per_iteration apply
 
     def __init__(self, config, model=None, metadata=None):
         self.config = config
         self.codec = config.codec()
         self.metadata = dict(metadata or {})
         self.model = model or self.build_model()
+        self._samplers = {}
 
     def build_model(self):
         raise NotImplementedError
+
+    # -- training -------------------------------------------------------------------------
+
+    def training_options(self, max_length=None, seed=None):
+        """The family's train_model keywords (input_size, no_event_id, learning_rate,
+        clip_norm, and any of metrics_fn, max_length, shuffle_buffer, crops)."""
+        raise NotImplementedError
+
+    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
+              checkpoint_every=100, batch_size=None, seed=None, progress=True,
+              training_data=None, max_length=None, overwrite=False):
+        """Trains to `num_training_steps` (resuming from run_dir, which must belong to this
+        config unless `overwrite`), then writes run_dir/<config>.mzb with the eval
+        metrics. Returns the metrics dict."""
+        from musiczoo import training
+        info = self.check_dataset(dataset_dir)
+        metrics = training.train_model(
+            self.model, dataset_dir, run_dir, batch_size=batch_size or self.config.batch_size,
+            num_training_steps=num_training_steps, eval_every=eval_every,
+            checkpoint_every=checkpoint_every, seed=seed, progress=progress,
+            identity=self.run_identity(), overwrite=overwrite,
+            **self.training_options(max_length=max_length, seed=seed))
+        self.record_training(metrics, info, dataset_dir, training_data)
+        self.save_bundle(self.run_bundle_path(run_dir))
+        return metrics
+
+    # -- generation -----------------------------------------------------------------------
+
+    def sampling_functions(self, variant="default"):
+        """(step_fn, input_fn, resolve_fn) for musiczoo.sampling (family hook)."""
+        raise NotImplementedError
+
+    def sampler(self, variant="default"):
+        """This model's sampling.Sampler for `variant` (made once: its compiled loops are
+        reused by every call and go when the model goes)."""
+        if variant not in self._samplers:
+            from musiczoo import sampling
+            self._samplers[variant] = sampling.Sampler(*self.sampling_functions(variant))
+        return self._samplers[variant]
+
+    def generate_to_midi(self, output_dir, num_outputs=10, overwrite=False, **options):
+        """musiczoo_generate: one MIDI file per output, <config>_<run>_<n>.mid (with
+        `overwrite`: <config>_<n>.mid, replaced); returns the paths. Options left None
+        take the family's defaults; primers and beam settings that do not apply to this
+        family are refused by name."""
+        options = {k: v for k, v in options.items() if v is not None}
+        primer = {k: options.pop(k) for k in PRIMER_FLAGS if k in options}
+        refused = sorted(k for k in primer if k not in self.primer_flags)
+        if refused:
+            hint = self.no_primer_hint or ("use " + " or ".join(
+                f"--{k}" for k in self.primer_flags))
+            raise ValueError(f"{', '.join('--' + k for k in refused)} does not apply to "
+                             f"{self.config.name}: {hint}")
+        if len(primer) > 1:
+            raise ValueError(f"give one primer, not {', '.join(sorted(primer))}")
+        if not self.beam_search:
+            given = sorted(k for k in BEAM_OPTIONS if options.pop(k, 1) != 1)
+            if given:
+                raise ValueError(f"beam search ({', '.join('--' + k for k in given)}) does "
+                                 f"not apply to {type(self).__name__} sampling")
+        sequences = self.generate(num_outputs, primer=primer or None, **options)
+        return io.write_midi_files(sequences, output_dir, self.config.name,
+                                   overwrite=overwrite)
 
     @classmethod
     def from_config(cls, config):

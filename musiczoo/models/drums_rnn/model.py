@@ -11,6 +11,7 @@ DEFAULT_PRIMER = [(36,)]  # one kick, as Magenta's drums_rnn_generate
 
 class DrumsRNN(EventsRNN):
     family = "drums_rnn"
+    primer_flags = ("primer_drums", "primer_midi")
 
     def primer_ids(self, primer):
         kind, value = primers.unpack(primer, ("drums",))

@@ -8,6 +8,8 @@ sampling loop).
 import keras
 from keras import ops
 
+from musiczoo.models.layers import build_stacked_cells, run_stacked_cells
+
 
 class EventsRNNCell(keras.layers.Layer):
     """Stacked LSTM cells, each output dropped out (Magenta's DropoutWrapper), wrapped in
@@ -43,10 +45,7 @@ class EventsRNNCell(keras.layers.Layer):
             self.query.build((None, 2 * sum(self.layer_sizes)))
             self.output_projection.build((None, 2 * size))
             self.attn_v = self.add_weight((size,), initializer="glorot_uniform", name="attn_v")
-        width = input_shape[-1]
-        for cell, n in zip(self.cells, self.layer_sizes):
-            cell.build((None, width))
-            width = n
+        build_stacked_cells(self.cells, self.layer_sizes, input_shape[-1])
         super().build(input_shape)
 
     def call(self, inputs, states, training=False):
@@ -55,13 +54,7 @@ class EventsRNNCell(keras.layers.Layer):
         if self.attn_length:
             attns, window = states[-2], states[-1]
             inputs = self.input_projection(ops.concatenate([inputs, attns], axis=-1))
-        x = inputs
-        new_states = []
-        for i, cell in enumerate(self.cells):
-            x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]], training=training)
-            if self.dropout is not None:
-                x = self.dropout(x, training=training)
-            new_states += [h, c]
+        x, new_states = run_stacked_cells(self.cells, inputs, states, training, self.dropout)
         if not self.attn_length:
             return x, new_states
         # Bahdanau attention of the new LSTM state over the window of past outputs.

@@ -11,6 +11,7 @@ DEFAULT_PRIMER = [60]  # middle C, as Magenta's melody_rnn_generate
 
 class MelodyRNN(EventsRNN):
     family = "melody_rnn"
+    primer_flags = ("primer_melody", "primer_midi")
 
     def primer_ids(self, primer):
         config = self.config

@@ -9,14 +9,13 @@ Steps are grid steps (16th notes, 4 tokens each) for chorales and events for
 performances, counted with the primer, as the other families count them.
 """
 import logging
-import pathlib
 
 import numpy as np
 
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.models.events_rnn import primers
-from musiczoo.pipelines import chorales, io, notearrays, performances
+from musiczoo.pipelines import chorales, notearrays, performances
 
 log = logging.getLogger("musiczoo")
 DEFAULT_STEPS = {"chorale": 128, "performance": 1024}
@@ -28,7 +27,8 @@ MAX_TOKENS = 16384
 
 class MusicTransformer(BundledModel):
     family = "music_transformer"
-    capabilities = ("generate",)
+    primer_flags = ("primer_midi",)
+    no_primer_hint = "continue a MIDI file with --primer_midi"
 
     def build_model(self):
         runtime.configure_threads()
@@ -60,33 +60,21 @@ class MusicTransformer(BundledModel):
                                             lengths, int(self.codec.default_id))
         return metrics
 
-    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
-              checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None, max_length=None, overwrite=False):
-        """Trains on random crops of `max_length` tokens (default: the config's context),
-        starting on a step (a chorale crop opens with a soprano) behind the start symbol,
-        as generation starts, transposed by up to +-transpose_range; evaluates on
-        consecutive chunks of the held-out pieces, opened the same way. Writes
-        run_dir/<config>.mzb; returns the metrics."""
-        from musiczoo import training
+    def training_options(self, max_length=None, seed=None):
+        """Random crops of `max_length` tokens (default: the config's context), starting on
+        a step (a chorale crop opens with a soprano) behind the start symbol, as generation
+        starts, transposed by up to +-transpose_range; eval on consecutive chunks of the
+        held-out pieces, opened the same way."""
         from musiczoo.models.music_transformer.network import WarmupRsqrtSchedule
-        info = self.check_dataset(dataset_dir)
         config = self.config
         length = max_length or config.max_length
-        metrics = training.train_model(
-            self.model, dataset_dir, run_dir, input_size=1,
-            no_event_id=int(self.codec.default_id),
-            batch_size=batch_size or config.batch_size,
-            learning_rate=WarmupRsqrtSchedule(config.learning_rate, config.warmup_steps),
-            clip_norm=config.clip_norm, num_training_steps=num_training_steps,
-            eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
-            progress=progress, max_length=length, eval_max_length=length,
-            metrics_fn=self.metrics_fn(seed), crop_align=config.tokens_per_step,
-            crop_start_input=[float(self.codec.start_id)],
-            identity=self.run_identity(), overwrite=overwrite)
-        self.record_training(metrics, info, dataset_dir, training_data)
-        self.save_bundle(self.run_bundle_path(run_dir))
-        return metrics
+        return {"input_size": 1, "no_event_id": int(self.codec.default_id),
+                "learning_rate": WarmupRsqrtSchedule(config.learning_rate,
+                                                     config.warmup_steps),
+                "clip_norm": config.clip_norm, "max_length": length,
+                "eval_max_length": length, "metrics_fn": self.metrics_fn(seed),
+                "crop_align": config.tokens_per_step,
+                "crop_start_input": [float(self.codec.start_id)]}
 
     # -- primers and outputs --------------------------------------------------------------
 
@@ -169,20 +157,18 @@ class MusicTransformer(BundledModel):
 
     # -- generation -----------------------------------------------------------------------
 
-    def sampling_fns(self, cached=True):
-        """(step_fn, input_fn, resolve_fn), made once per model so the loop compiles once."""
-        key = "_cached_fns" if cached else "_uncached_fns"
-        if not hasattr(self, key):
-            step = self.model.step if cached else self.model.uncached_step
+    def sampling_functions(self, variant="cached"):
+        """(step_fn, input_fn, resolve_fn): the key/value-cached step, or (variant
+        "uncached") the whole prefix recomputed every step."""
+        step = self.model.uncached_step if variant == "uncached" else self.model.step
 
-            def input_fn(history, length):
-                return history[:, length - 1:length]
+        def input_fn(history, length):
+            return history[:, length - 1:length]
 
-            def resolve_fn(labels, history, length):
-                return labels
+        def resolve_fn(labels, history, length):
+            return labels
 
-            setattr(self, key, (step, input_fn, resolve_fn))
-        return getattr(self, key)
+        return step, input_fn, resolve_fn
 
     def generate_tokens(self, primer_tokens, num_tokens, *, temperature=1.0, top_k=0,
                         seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
@@ -191,14 +177,12 @@ class MusicTransformer(BundledModel):
         compiled loop. cached=False recomputes the whole prefix at every step."""
         import tensorflow as tf
 
-        from musiczoo import sampling
         primer_tokens = tf.constant(np.asarray(primer_tokens, np.int32))
         batch = int(primer_tokens.shape[0])
         state = (self.model.initial_state(batch) if cached
                  else self.model.initial_uncached_state(batch))
-        step_fn, input_fn, resolve_fn = self.sampling_fns(cached)
-        ids, scores = sampling.sample(
-            step_fn, state, input_fn, resolve_fn, primer_tokens, num_tokens,
+        ids, scores = self.sampler("cached" if cached else "uncached").sample(
+            state, primer_tokens, num_tokens,
             temperature=temperature, top_k=top_k, seed=seed, beam_size=beam_size,
             branch_factor=branch_factor, steps_per_iteration=steps_per_iteration)
         return ids.numpy(), scores.numpy()
@@ -231,15 +215,3 @@ class MusicTransformer(BundledModel):
             sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
             sequences.append(sequence)
         return sequences
-
-    def generate_to_midi(self, output_dir, num_outputs=10, overwrite=False, **options):
-        """musiczoo_generate: one MIDI file per output; returns the paths."""
-        options = {k: v for k, v in options.items() if v is not None}
-        for flag in ("primer_melody", "primer_drums"):
-            if flag in options:
-                raise ValueError(f"--{flag} does not apply to {self.config.name}: continue a "
-                                 "MIDI file with --primer_midi")
-        primer = options.pop("primer_midi", None)
-        sequences = self.generate(num_outputs, primer=primer, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)

@@ -8,6 +8,7 @@ prefix instead (the reference the tests and the benchmark compare the cache with
 import keras
 import tensorflow as tf
 
+from musiczoo.models import augment
 from musiczoo.models.music_transformer.attention import RelativeSelfAttention
 
 NEG_INF = -1e9
@@ -131,19 +132,4 @@ def transpose_tokens(ids, labels, lengths, pitch_ranges, max_shift, seed=None):
     """Train-time transposition: every example moves by its own random amount in
     [-max_shift, max_shift]; an example any of whose pitches would leave its range stays
     where it is. Inputs and labels (one token apart) move together."""
-    batch, steps = tf.shape(ids)[0], tf.shape(ids)[1]
-    shift = tf.random.uniform([batch, 1], -max_shift, max_shift + 1, tf.int32, seed=seed)
-    valid = tf.sequence_mask(lengths, steps)
-    fits = tf.ones([batch], tf.bool)
-    moves = []
-    for tokens in (ids, labels):
-        pitched = tf.zeros_like(tokens, tf.bool)
-        for low, high in pitch_ranges:
-            inside = valid & (tokens >= low) & (tokens <= high)
-            moved = tokens + shift
-            fits &= tf.reduce_all(~inside | ((moved >= low) & (moved <= high)), axis=1)
-            pitched |= inside
-        moves.append(pitched)
-    shift = tf.where(fits[:, None], shift, 0)
-    return tuple(tf.where(pitched, tokens + shift, tokens)
-                 for tokens, pitched in zip((ids, labels), moves))
+    return augment.transpose([ids, labels], pitch_ranges, max_shift, lengths, seed)

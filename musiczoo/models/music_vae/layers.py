@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from musiczoo.models.layers import build_stacked_cells, run_stacked_cells
+
 
 def _state_from_embedding(dense, embedding, sizes):
     """Magenta's initial_cell_state_from_embedding: tanh(dense(z)) split into [h, c] per
@@ -65,19 +67,13 @@ class DecoderCell(keras.layers.Layer):
 
     def build(self, input_shape):
         width = input_shape[-1] - 1  # the flag is not a network input
-        for cell, n in zip(self.cells, self.layer_sizes):
-            cell.build((None, width))
-            width = n
-        self.logits.build((None, width))
+        self.logits.build((None, build_stacked_cells(self.cells, self.layer_sizes, width)))
         super().build(input_shape)
 
     def advance(self, previous, condition, states, training=False):
         """previous [B, C], condition [B, E], states [h, c]*n -> (logits, new states)."""
-        x = ops.concatenate([previous, condition], axis=-1)
-        new_states = []
-        for i, cell in enumerate(self.cells):
-            x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]], training=training)
-            new_states += [h, c]
+        x, new_states = run_stacked_cells(
+            self.cells, ops.concatenate([previous, condition], axis=-1), states, training)
         return self.logits(x), new_states
 
     def call(self, inputs, states, training=False):
@@ -118,7 +114,8 @@ class Decoder(keras.layers.Layer):
             self.conductor_cells = [keras.layers.LSTMCell(n, name=f"conductor_{i}")
                                     for i, n in enumerate(self.conductor_sizes)]
             self.conductor_rnn = keras.layers.RNN(
-                keras.layers.StackedRNNCells(self.conductor_cells), return_sequences=True,
+                keras.layers.StackedRNNCells(self.conductor_cells, name="conductor_cells"),
+                return_sequences=True,
                 name="conductor_rnn")
             self.conductor_initial = keras.layers.Dense(2 * sum(self.conductor_sizes),
                                                         name="conductor_initial_state")

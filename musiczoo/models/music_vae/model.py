@@ -35,6 +35,10 @@ def slerp(a, b, t):
 class MusicVAE(BundledModel):
     family = "music_vae"
     capabilities = ("generate", "encode", "decode", "interpolate")
+    no_primer_hint = ("MusicVAE samples from its latent prior and takes no primer; to start "
+                      "from music, use musiczoo_interpolate (or vae.encode / vae.decode in "
+                      "Python)")
+    beam_search = False
 
     def build_model(self):
         runtime.configure_threads()
@@ -47,34 +51,20 @@ class MusicVAE(BundledModel):
 
     # -- training -------------------------------------------------------------------------
 
-    def train(self, dataset_dir, run_dir, *, num_training_steps=1000, eval_every=200,
-              checkpoint_every=100, batch_size=None, seed=None, progress=True,
-              training_data=None, max_length=None, overwrite=False):
-        """Trains to `num_training_steps` (resuming from run_dir) on a create_dataset folder
-        of this config's windows, then writes run_dir/<config>.mzb. Returns the metrics."""
-        from musiczoo import training
+    def training_options(self, max_length=None, seed=None):
         from musiczoo.models.music_vae import network
         if max_length:
             raise ValueError("max_length does not apply to MusicVAE: it trains on whole "
                              f"{self.window_steps}-step windows")
-        info = self.check_dataset(dataset_dir)
         config = self.config
-        metrics = training.train_model(
-            self.model, dataset_dir, run_dir, input_size=self.codec.input_size,
-            no_event_id=int(self.codec.default_id),
-            batch_size=batch_size or config.batch_size,
-            learning_rate=network.DecayingLearningRate(
-                config.learning_rate, config.decay_rate, config.min_learning_rate),
-            clip_norm=config.grad_clip, num_training_steps=num_training_steps,
-            eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
-            progress=progress, metrics_fn=network.make_metrics_fn(self.model, config),
-            # Windows are small and a dataset lists them piece by piece, corpus by corpus:
-            # shuffle across (nearly) all of them, not a 2,048-window stretch of one corpus.
-            shuffle_buffer=SHUFFLE_BUFFER,
-            identity=self.run_identity(), overwrite=overwrite)
-        self.record_training(metrics, info, dataset_dir, training_data)
-        self.save_bundle(self.run_bundle_path(run_dir))
-        return metrics
+        return {"input_size": self.codec.input_size, "no_event_id": int(self.codec.default_id),
+                "learning_rate": network.DecayingLearningRate(
+                    config.learning_rate, config.decay_rate, config.min_learning_rate),
+                "clip_norm": config.grad_clip,
+                "metrics_fn": network.make_metrics_fn(self.model, config),
+                # Windows are small and a dataset lists them piece by piece, corpus by
+                # corpus: shuffle across (nearly) all of them, not a 2,048-window stretch.
+                "shuffle_buffer": SHUFFLE_BUFFER}
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -123,6 +113,19 @@ class MusicVAE(BundledModel):
 
     # -- decoding -------------------------------------------------------------------------
 
+    def sampling_functions(self, variant="default"):
+        import tensorflow as tf
+        classes = self.codec.num_classes
+
+        def input_fn(history, length):
+            # The start symbol `classes` one-hots to zeros: step 0 sees no event.
+            return tf.one_hot(history[:, length - 1], classes)
+
+        def resolve_fn(labels, history, length):
+            return labels
+
+        return self.model.decoder.step, input_fn, resolve_fn
+
     def decode_ids(self, z, temperature=1.0, seed=None, top_k=0):
         """Class ids int32 [N, T] decoded from latent vectors [N, z_size], one compiled loop
         for the whole batch (top_k=1: greedy)."""
@@ -132,23 +135,10 @@ class MusicVAE(BundledModel):
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.z_size:
             raise ValueError(f"z must be [N, {self.config.z_size}], got shape {z.shape}")
-        decoder = self.model.decoder
-        if not hasattr(self, "_step_fns"):
-            classes = self.codec.num_classes
-
-            def input_fn(history, length):
-                # The start symbol `classes` one-hots to zeros: step 0 sees no event.
-                return tf.one_hot(history[:, length - 1], classes)
-
-            def resolve_fn(labels, history, length):
-                return labels
-
-            self._step_fns = (decoder.step, input_fn, resolve_fn)
-        step_fn, input_fn, resolve_fn = self._step_fns
         start = tf.fill([len(z), 1], self.codec.num_classes)
-        ids, _ = sampling.sample(step_fn, decoder.initial_sampling_state(tf.constant(z)),
-                                 input_fn, resolve_fn, start, self.window_steps,
-                                 temperature=temperature, top_k=top_k, seed=seed)
+        ids, _ = self.sampler().sample(
+            self.model.decoder.initial_sampling_state(tf.constant(z)), start,
+            self.window_steps, temperature=temperature, top_k=top_k, seed=seed)
         return ids.numpy()[:, 1:]
 
     def to_note_sequence(self, ids, qpm=DEFAULT_QPM):
@@ -177,10 +167,13 @@ class MusicVAE(BundledModel):
         decode_seed = None if seed is None else int(rng.integers(2 ** 62))
         return self.decode(z, temperature, decode_seed, top_k, qpm=qpm)
 
-    def generate(self, num_outputs=1, num_steps=None, *, temperature=1.0, seed=None,
-                 qpm=DEFAULT_QPM, top_k=0):
+    def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
+                 seed=None, qpm=None, top_k=0):
         """The common family verb: `sample` (num_steps is the window, or None)."""
+        if primer is not None:
+            raise ValueError(f"{self.config.name}: {self.no_primer_hint}")
         num_outputs, num_steps, qpm = check_generation(num_outputs, num_steps, qpm)
+        qpm = qpm or DEFAULT_QPM
         if num_steps not in (None, self.window_steps):
             raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
                              f"({self.config.slice_bars} bars); got num_steps={num_steps}")
@@ -203,23 +196,6 @@ class MusicVAE(BundledModel):
         return self.decode(z, temperature, seed, qpm=qpm)
 
     # -- entry points ---------------------------------------------------------------------
-
-    def generate_to_midi(self, output_dir, num_outputs=10, temperature=1.0, seed=None,
-                         qpm=None, num_steps=None, top_k=None, beam_size=None, branch_factor=None,
-                         steps_per_iteration=None, overwrite=False, **primer):
-        """musiczoo_generate for a VAE: samples from the prior, one MIDI file each."""
-        given = sorted(k for k, v in primer.items() if v is not None)
-        if given:
-            raise ValueError(f"{', '.join('--' + k for k in given)}: MusicVAE samples from its "
-                             "latent prior and takes no primer; to start from music, use "
-                             "musiczoo_interpolate (or vae.encode / vae.decode in Python)")
-        if {beam_size, branch_factor, steps_per_iteration} - {None, 1}:
-            raise ValueError("beam search does not apply to MusicVAE sampling")
-        _, _, qpm = check_generation(num_outputs, None, qpm)
-        sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
-                                  qpm=qpm or DEFAULT_QPM, top_k=top_k)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)
 
     def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
                             temperature=0.5, seed=None, select="first", qpm=None,

@@ -12,7 +12,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from musiczoo.models import augment
 from musiczoo.models.music_vae.layers import BidirectionalEncoder, Decoder
+from musiczoo.training import masked_metrics
 
 NUM_DRUM_TYPES = 9
 
@@ -91,14 +93,8 @@ def kl_divergence(mu, sigma):
 def transpose_ids(ids, max_semitones, num_classes, first_pitch_id=2):
     """Shifts every pitch class of each window by its own random amount in
     [-max_semitones, max_semitones]; a window that would leave the range keeps its pitch."""
-    ids = tf.cast(ids, tf.int32)
-    shift = tf.random.uniform([tf.shape(ids)[0], 1], -max_semitones, max_semitones + 1,
-                              dtype=tf.int32)
-    is_pitch = ids >= first_pitch_id
-    moved = ids + shift
-    fits = tf.reduce_all(~is_pitch | ((moved >= first_pitch_id) & (moved < num_classes)),
-                         axis=1, keepdims=True)
-    return tf.where(is_pitch & fits, moved, ids)
+    moved, = augment.transpose([ids], [(first_pitch_id, num_classes - 1)], max_semitones)
+    return moved
 
 
 def make_metrics_fn(network, config):
@@ -117,14 +113,12 @@ def make_metrics_fn(network, config):
         current_beta = beta(config, step)
         loss = tf.reduce_mean(tf.reduce_sum(nll, 1) + current_beta * tf.maximum(kl - free_nats,
                                                                                  0.0))
-        count = tf.maximum(tf.reduce_sum(mask), 1.0)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), ids), tf.float32)
-        events = mask * tf.cast(ids != 0, tf.float32)
-        metrics = {"loss": loss, "nll_per_step": tf.reduce_sum(nll) / count,
-                   "accuracy": tf.reduce_sum(correct * mask) / count,
-                   "event_accuracy": tf.reduce_sum(correct * events) / tf.maximum(
-                       tf.reduce_sum(events), 1.0),
-                   "kl_bits": tf.reduce_mean(kl) / math.log(2.0), "weight": count}
+        # Per step: the same masked cross-entropy and accuracies as every family's.
+        per_step = masked_metrics(tf, logits, ids, lengths, no_event_id=0)
+        metrics = {"loss": loss, "nll_per_step": per_step["loss"],
+                   "accuracy": per_step["accuracy"],
+                   "event_accuracy": per_step["event_accuracy"],
+                   "kl_bits": tf.reduce_mean(kl) / math.log(2.0), "weight": per_step["weight"]}
         if training:
             metrics.update(beta=current_beta, sampling_probability=probability)
         return metrics
