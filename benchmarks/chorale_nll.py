@@ -34,7 +34,8 @@ PAPER = {"baseline_transformer": 0.417, "relative_transformer": 0.357,
 
 
 def held_out_grids(model):
-    from musiczoo.pipelines import corpora, notearrays, transforms
+    from musiczoo.pipelines import corpora
+    from musiczoo.pipelines.extract import notearrays, transforms
     from musiczoo.pipelines.stats import Stats
     spec = model.metadata.get("dataset") or {}
     if not spec.get("input_spec"):

@@ -33,7 +33,7 @@ from tests import midi_mutants  # noqa: E402
 RUN = """
 import json, sys
 from musiczoo import commands
-from musiczoo.pipelines import dataset
+from musiczoo.pipelines.datasets import build as dataset
 try:  # keeping no example is an answer (counted, explained), not a crash
     stats = commands.create_dataset(sys.argv[1], sys.argv[2], sys.argv[3],
                                     progress=False).stats

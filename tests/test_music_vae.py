@@ -11,7 +11,8 @@ import musiczoo
 from musiczoo import commands, registry
 from musiczoo.models.music_vae import inputs, network
 from musiczoo.models.music_vae.model import concatenate, slerp
-from musiczoo.pipelines import io, melodies, notearrays
+from musiczoo.pipelines import io
+from musiczoo.pipelines.extract import melodies, notearrays
 from musiczoo.pipelines.stats import Stats
 
 TINY = "enc_rnn_size=[24],dec_rnn_size=[24],z_size=6,batch_size=16"

@@ -13,7 +13,8 @@ import pytest
 
 import musiczoo
 from musiczoo import bundle, commands, outputs
-from musiczoo.pipelines import io, melodies
+from musiczoo.pipelines import io
+from musiczoo.pipelines.extract import melodies
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TAGGED = re.compile(r"(?P<stem>.+)_\d{8}-\d{6}(-\d+)?_(?P<n>\d{3}|all)\.mid")
@@ -55,7 +56,8 @@ def test_parallel_runs_into_one_folder_lose_nothing(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from musiczoo.pipelines import io, melodies
+        from musiczoo.pipelines import io
+        from musiczoo.pipelines.extract import melodies
         pitch = int(sys.argv[1])
         pieces = [melodies.melody_to_note_sequence([pitch, -2] * 16, 4) for _ in range(24)]
         for path in io.write_midi_files(pieces, sys.argv[2], "basic_rnn"):

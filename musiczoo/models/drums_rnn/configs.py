@@ -5,8 +5,8 @@ from musiczoo import checks
 from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES, ONE_DRUM_PITCHES, MultiDrumCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import DrumExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.extractors import DrumExtractor
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@ import pathlib
 
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import io, notearrays
+from musiczoo.pipelines import io
+from musiczoo.pipelines.extract import notearrays
 
 
 class PrimerError(ValueError):

@@ -6,8 +6,8 @@ from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import MelodyExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.extractors import MelodyExtractor
 
 
 @dataclasses.dataclass(frozen=True)

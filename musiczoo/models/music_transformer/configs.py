@@ -10,13 +10,13 @@ relative positions up to the context) scaled to what trains on a CPU; change any
 import dataclasses
 
 from musiczoo import checks
-from musiczoo.pipelines import transforms
-from musiczoo.pipelines.chorales import ChoraleGridExtractor
+from musiczoo.pipelines.extract import transforms
+from musiczoo.pipelines.extract.chorales import ChoraleGridExtractor
 from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
 from musiczoo.pipelines.codecs.tokens import TokenCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import PerformanceExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.extractors import PerformanceExtractor
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,8 @@ import dataclasses
 from musiczoo import checks
 from musiczoo.pipelines.codecs.drums import MultiDrumCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.windows import PIANO_MAX, PIANO_MIN, IdsCodec, WindowExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.windows import PIANO_MAX, PIANO_MIN, IdsCodec, WindowExtractor
 
 
 @dataclasses.dataclass(frozen=True)

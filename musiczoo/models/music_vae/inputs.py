@@ -10,9 +10,10 @@ import re
 
 import numpy as np
 
-from musiczoo.pipelines import io, notearrays
+from musiczoo.pipelines import io
+from musiczoo.pipelines.extract import notearrays
 from musiczoo.pipelines.stats import Stats
-from musiczoo.pipelines.windows import slice_windows
+from musiczoo.pipelines.extract.windows import slice_windows
 
 log = logging.getLogger("musiczoo")
 SELECTIONS = "first, longest, or bar=N"

@@ -16,7 +16,8 @@ from musiczoo import runtime
 from musiczoo import checks
 from musiczoo.models.base import MAX_OUTPUTS, BundledModel, check_generation
 from musiczoo.models.music_vae import inputs
-from musiczoo.pipelines import drums, io, melodies
+from musiczoo.pipelines import io
+from musiczoo.pipelines.extract import drums, melodies
 
 DEFAULT_QPM = 120.0
 SHUFFLE_BUFFER = 1 << 17
