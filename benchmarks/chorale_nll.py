@@ -34,7 +34,7 @@ PAPER = {"baseline_transformer": 0.417, "relative_transformer": 0.357,
 
 
 def held_out_grids(model):
-    from musiczoo.pipelines import corpora
+    from musiczoo.pipelines.readers import corpora
     from musiczoo.pipelines.extract import notearrays, transforms
     from musiczoo.pipelines.stats import Stats
     spec = model.metadata.get("dataset") or {}

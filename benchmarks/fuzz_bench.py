@@ -3,7 +3,7 @@
 Makes `--num` seeded mutants (byte flips, truncation, chunk duplication and removal, header
 fields, huge delta-times, running-status abuse; tests/midi_mutants.py) of the real MIDI
 files on this machine: music21's own MIDI files, the first `--chorales` Bach chorales
-written as MIDI by musiczoo.pipelines.io.write_midi, and `--grooves` drum grooves of the
+written as MIDI by musiczoo.pipelines.readers.files.write_midi, and `--grooves` drum grooves of the
 mma_grooves corpus where it is built (else drum_kit finds no drums to extract). Then runs
 create_dataset over the folder once per config, each run in a fresh subprocess whose peak
 RSS is measured. A crash is a run that raises or dies. The last line printed is one JSON
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
-from musiczoo.pipelines import corpora, io  # noqa: E402
+from musiczoo.pipelines.readers import corpora, files as io  # noqa: E402
 from tests import midi_mutants  # noqa: E402
 
 # The child's own peak (/proc VmHWM): Linux carries ru_maxrss over from the parent at fork.
@@ -58,7 +58,7 @@ def write_sources(folder, chorales, grooves):
             io.write_midi(voices, sources[-1])
             names.append(f"music21/corpus/bach/{path.name} via io.write_midi")
     try:  # drum grooves too where the mma_grooves corpus is built (drum_kit finds drums)
-        from musiczoo.pipelines import mma
+        from musiczoo.pipelines.readers import mma
         grooves = sorted(mma.mma_grooves_dir().glob("**/*.mid"))[:grooves]
     except FileNotFoundError:
         grooves = []

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
 from musiczoo import registry  # noqa: E402
-from musiczoo.pipelines import corpora, io  # noqa: E402
+from musiczoo.pipelines.readers import corpora, files as io  # noqa: E402
 from musiczoo.pipelines.extract import notearrays, reference  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 

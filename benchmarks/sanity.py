@@ -17,7 +17,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import musiczoo  # noqa: E402
 from musiczoo import metrics  # noqa: E402
-from musiczoo.pipelines import corpora  # noqa: E402
+from musiczoo.pipelines.readers import corpora  # noqa: E402
 from musiczoo.pipelines.datasets import build as dataset  # noqa: E402
 from musiczoo.pipelines.extract import notearrays, transforms  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402

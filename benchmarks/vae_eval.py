@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import musiczoo  # noqa: E402
 from musiczoo import training  # noqa: E402
-from musiczoo.pipelines import corpora  # noqa: E402
+from musiczoo.pipelines.readers import corpora  # noqa: E402
 from musiczoo.pipelines.datasets import tfrecord  # noqa: E402
 from musiczoo.pipelines.extract import notearrays, transforms  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402

@@ -23,7 +23,7 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     """Turns `input` (corpus name, folder, NoteSequence TFRecord or file) into training and
     eval TFRecords for `config`; returns the DatasetResult (with statistics). Raises
     dataset.NoExamplesError (with the statistics and the reason) when nothing is kept."""
-    from musiczoo.pipelines import corpora
+    from musiczoo.pipelines.readers import corpora
     from musiczoo.pipelines.datasets import build as dataset
 
     _, cfg = resolve_config(config, model, hparams)

@@ -1,9 +1,9 @@
-"""Named corpora and resolve_input (musiczoo.pipelines.corpora), on the real music21 corpus."""
+"""Named corpora and resolve_input (musiczoo.pipelines.readers.corpora), on the real music21 corpus."""
 import shutil
 
 import pytest
 
-from musiczoo.pipelines import abc, corpora, io, mma
+from musiczoo.pipelines.readers import abc, corpora, files as io, mma
 from musiczoo.pipelines.stats import Stats
 
 needs_mma = pytest.mark.skipif(shutil.which("mma") is None, reason="Debian's mma is not installed")

@@ -7,7 +7,7 @@ import pretty_midi
 import pytest
 
 from musiczoo import registry
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.datasets import build as dataset, tfrecord
 from musiczoo.pipelines.extract import transforms
 from musiczoo.pipelines.stats import Stats

@@ -15,7 +15,7 @@ import zipfile
 import pytest
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import corpora, io, limits
+from musiczoo.pipelines.readers import corpora, files as io, limits
 from musiczoo.pipelines.stats import Stats
 from tests import midi_mutants
 from tests.midi_mutants import vlq
@@ -65,7 +65,7 @@ READ_IN_A_BOX = PEAK_RSS + """
 import json, resource, sys
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 result = []
 for path in sys.argv[2:]:
     try:

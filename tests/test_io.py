@@ -1,4 +1,4 @@
-"""Reading and writing music files and NoteSequence TFRecords (musiczoo.pipelines.io)."""
+"""Reading and writing music files and NoteSequence TFRecords (musiczoo.pipelines.readers.files)."""
 import hashlib
 import logging
 import os
@@ -11,8 +11,8 @@ import sys
 import mido
 import pytest
 
-from musiczoo.pipelines import io
-from musiczoo.pipelines.corpora import music21_corpus_dir
+from musiczoo.pipelines.readers import files as io
+from musiczoo.pipelines.readers.corpora import music21_corpus_dir
 from musiczoo.pipelines.stats import Stats
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -260,7 +260,7 @@ def test_tfrecord_of_something_else(tmp_path):
 
 
 def test_midi_round_trip_keeps_pitches_and_times(tmp_path, chorales):
-    from musiczoo.pipelines.corpora import chorale_voices
+    from musiczoo.pipelines.readers.corpora import chorale_voices
     # The four voices only: MIDI cannot hold two overlapping notes of one pitch on one
     # track, which the full scores have (an oboe doubling the soprano in the same part).
     for index, original in enumerate(filter(None, map(chorale_voices, chorales[:4]))):

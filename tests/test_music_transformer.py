@@ -9,7 +9,7 @@ from musiczoo import commands, registry
 from musiczoo.models.events_rnn.primers import PrimerError
 from musiczoo.models.music_transformer.model import MusicTransformer
 from musiczoo.models.music_transformer.network import transpose_tokens
-from musiczoo.pipelines import corpora, io
+from musiczoo.pipelines.readers import corpora, files as io
 from musiczoo.pipelines.datasets import tfrecord
 from musiczoo.pipelines.extract import chorales, notearrays
 from musiczoo.pipelines.codecs.chorale import REST, ChoraleGridCodec

@@ -11,7 +11,7 @@ import musiczoo
 from musiczoo import commands, registry
 from musiczoo.models.music_vae import inputs, network
 from musiczoo.models.music_vae.model import concatenate, slerp
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import melodies, notearrays
 from musiczoo.pipelines.stats import Stats
 
@@ -197,7 +197,7 @@ def test_drums_vae_reads_drum_files_and_refuses_melodies(tmp_path):
 
 
 def test_interpolate_command_writes_the_path(trained, tmp_path, chorale_paths):
-    from musiczoo.pipelines.io import read_file
+    from musiczoo.pipelines.readers.files import read_file
     paths = commands.interpolate(str(trained[2]), str(chorale_paths[2]), str(chorale_paths[3]),
                                  tmp_path, num_outputs=4, seed=1, overwrite=True)
     names = [p.name for p in paths]

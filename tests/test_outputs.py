@@ -13,7 +13,7 @@ import pytest
 
 import musiczoo
 from musiczoo import bundle, commands, outputs
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import melodies
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def test_parallel_runs_into_one_folder_lose_nothing(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from musiczoo.pipelines import io
+        from musiczoo.pipelines.readers import files as io
         from musiczoo.pipelines.extract import melodies
         pitch = int(sys.argv[1])
         pieces = [melodies.melody_to_note_sequence([pitch, -2] * 16, 4) for _ in range(24)]

@@ -62,7 +62,7 @@ def test_shipped_melody_vae_reconstructs_and_interpolates(chorale_paths):
 
 
 def test_shipped_chorale_transformer_sings_in_four_ordered_voices():
-    from musiczoo.pipelines import corpora
+    from musiczoo.pipelines.readers import corpora
     from musiczoo.pipelines.extract import chorales, notearrays
     model = musiczoo.load_bundle("chorale_transformer")
     ordered = 0

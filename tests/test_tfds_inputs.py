@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from musiczoo.pipelines import corpora, tfds_inputs
+from musiczoo.pipelines.readers import corpora, tfds as tfds_inputs
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_a_prepared_dataset_loads_offline(tmp_path, monkeypatch, chorales):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from musiczoo.pipelines import io
+    from musiczoo.pipelines.readers import files as io
 
     midis = []
     for index, chorale in enumerate(chorales[:2]):

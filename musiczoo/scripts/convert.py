@@ -24,7 +24,7 @@ flags.mark_flags_as_required(["input_dir", "output_file"])
 
 
 def main():
-    from musiczoo.pipelines import io
+    from musiczoo.pipelines.readers import files as io
 
     stats = io.convert_directory(os.path.expanduser(FLAGS.input_dir),
                                  os.path.expanduser(FLAGS.output_file),

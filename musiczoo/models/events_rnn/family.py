@@ -8,7 +8,7 @@ import numpy as np
 
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 
 DEFAULT_NUM_STEPS = 128
 MAX_STEPS = 1 << 16  # 4,096 bars of 16th notes

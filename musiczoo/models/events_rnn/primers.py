@@ -4,7 +4,7 @@ import pathlib
 
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import notearrays
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.models.events_rnn import primers
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import chorales, notearrays, performances
 
 log = logging.getLogger("musiczoo")

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import notearrays
 from musiczoo.pipelines.stats import Stats
 from musiczoo.pipelines.extract.windows import slice_windows

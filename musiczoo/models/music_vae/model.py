@@ -16,7 +16,7 @@ from musiczoo import runtime
 from musiczoo import checks
 from musiczoo.models.base import MAX_OUTPUTS, BundledModel, check_generation
 from musiczoo.models.music_vae import inputs
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import drums, melodies
 
 DEFAULT_QPM = 120.0

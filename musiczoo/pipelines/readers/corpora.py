@@ -16,10 +16,10 @@ import os
 import pathlib
 import time
 
-from musiczoo.pipelines import abc, io
-from musiczoo.pipelines.io import music_pb2
+from musiczoo.pipelines.readers import abc, files as io
+from musiczoo.pipelines.readers.files import music_pb2
 from musiczoo.pipelines.stats import Stats
-from musiczoo.pipelines.tfds_inputs import tfds_builder, tfds_sequences  # noqa: F401
+from musiczoo.pipelines.readers.tfds import tfds_builder, tfds_sequences  # noqa: F401
 from musiczoo.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -232,13 +232,13 @@ def folk_melodies(stats=None):
 # --- Registry and resolve_input ------------------------------------------------------------
 
 def _mma_grooves(stats):
-    from musiczoo.pipelines import mma  # Deferred: mma imports data_dir from this module.
+    from musiczoo.pipelines.readers import mma  # Deferred: mma imports data_dir from this module.
 
     return mma.mma_grooves(stats)
 
 
 def _mma_grooves_dir():
-    from musiczoo.pipelines import mma
+    from musiczoo.pipelines.readers import mma
 
     return mma.mma_grooves_dir()
 

@@ -15,7 +15,7 @@ import threading
 import urllib.parse
 import urllib.request
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 
 logger = logging.getLogger(__name__)
 

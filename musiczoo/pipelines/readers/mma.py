@@ -14,15 +14,15 @@ import subprocess
 import tempfile
 import time
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers import files as io
 # corpora imports this module only when the corpus is used, so there is no import cycle.
-from musiczoo.pipelines.corpora import _content_key, data_dir
+from musiczoo.pipelines.readers.corpora import _content_key, data_dir
 from musiczoo.pipelines.stats import Stats
 from musiczoo.progress import Progress
 
 logger = logging.getLogger(__name__)
 
-MMA_BUILD_COMMAND = ("apt-get install -y mma && python -c 'from musiczoo.pipelines.mma "
+MMA_BUILD_COMMAND = ("apt-get install -y mma && python -c 'from musiczoo.pipelines.readers.mma "
                      "import build_mma_grooves; build_mma_grooves()'")
 MMA_LIBRARY_DIRS = ("/usr/share/mma/lib", "/usr/local/share/mma/lib")
 MIN_GROOVE_BARS = 8

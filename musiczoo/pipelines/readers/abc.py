@@ -12,7 +12,7 @@ from note_seq import abc_parser, constants
 from note_seq.protobuf import music_pb2
 
 # io does not import this module at load time (it calls read_abc_file lazily), so no cycle.
-from musiczoo.pipelines.io import ReadError, _read_bytes, check_sequence
+from musiczoo.pipelines.readers.files import ReadError, _read_bytes, check_sequence
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ with warnings.catch_warnings():
     from note_seq.protobuf import music_pb2
 
 from musiczoo import outputs
-from musiczoo.pipelines import limits
+from musiczoo.pipelines.readers import limits
 from musiczoo.pipelines.stats import Stats
 from musiczoo.progress import Progress
 
@@ -183,7 +183,7 @@ def read_file(path, root_dir=None, stats=None):
     elif extension in MUSICXML_EXTENSIONS:
         sequences, source_type = _read_musicxml(path), "musicxml"
     elif extension in ABC_EXTENSIONS:
-        from musiczoo.pipelines import abc  # Deferred: abc imports ReadError from here.
+        from musiczoo.pipelines.readers import abc  # Deferred: abc imports ReadError from here.
 
         sequences, source_type = abc.read_abc_file(path, stats), "abc"
     else:
