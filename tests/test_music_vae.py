@@ -11,9 +11,10 @@ import musiczoo
 from musiczoo import commands, registry
 from musiczoo.models.music_vae import inputs, network
 from musiczoo.models.music_vae.model import concatenate, slerp
-from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import melodies, notearrays
+from musiczoo.pipelines.readers.errors import ReadError
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.writers import write_midi
 
 TINY = "enc_rnn_size=[24],dec_rnn_size=[24],z_size=6,batch_size=16"
 TINY_HIER = TINY + ",slice_bars=4,conductor_rnn_size=[12],free_bits=0"
@@ -30,7 +31,7 @@ def melody_file(path, pitches, step_seconds=0.125, drums=False, qpm=120.0):
                                end_time=(step + 1) * step_seconds, is_drum=drums,
                                instrument=9 if drums else 0)
     sequence.total_time = len(pitches) * step_seconds
-    io.write_midi(sequence, path)
+    write_midi(sequence, path)
     return path
 
 
@@ -164,7 +165,7 @@ def test_window_choice_is_explained(vae, tmp_path):
 def test_bad_inputs_get_clear_errors(vae, tmp_path, trained):
     garbage = tmp_path / "broken.mid"
     garbage.write_bytes(b"MThd\x00\x00 not a midi file")
-    with pytest.raises(io.ReadError, match="broken.mid"):
+    with pytest.raises(ReadError, match="broken.mid"):
         vae.encode([garbage])
     short = melody_file(tmp_path / "short.mid", [60, 62, 64, 65])
     with pytest.raises(inputs.InputError, match=r"short.mid: no 2-bar melody"):

@@ -15,9 +15,9 @@ import pytest
 from music21 import corpus
 from note_seq import encoder_decoder, performance_encoder_decoder, performance_lib, sequences_lib
 
-from musiczoo.pipelines.extract import notearrays
 from musiczoo.pipelines.codecs.base import codec_from_config
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
+from musiczoo.pipelines.extract import notearrays
 from musiczoo.pipelines.extract.performances import (NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY,
                                                      Performance, apply_sustain,
                                                      extract_performances,

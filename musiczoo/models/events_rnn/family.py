@@ -8,7 +8,7 @@ import numpy as np
 
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
-from musiczoo.pipelines.readers import files as io
+from musiczoo.pipelines.writers import write_midi_files
 
 DEFAULT_NUM_STEPS = 128
 MAX_STEPS = 1 << 16  # 4,096 bars of 16th notes
@@ -104,5 +104,5 @@ class EventsRNN(BundledModel):
         if len(primer) > 1:
             raise ValueError(f"give one primer, not {', '.join(sorted(primer))}")
         sequences = self.generate(num_outputs, primer=primer or None, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)
+        return write_midi_files(sequences, output_dir, self.config.name,
+                                overwrite=overwrite)

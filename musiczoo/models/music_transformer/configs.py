@@ -10,12 +10,12 @@ relative positions up to the context) scaled to what trains on a CPU; change any
 import dataclasses
 
 from musiczoo import checks
-from musiczoo.pipelines.extract import transforms
-from musiczoo.pipelines.extract.chorales import ChoraleGridExtractor
 from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
 from musiczoo.pipelines.codecs.tokens import TokenCodec
 from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract import transforms
+from musiczoo.pipelines.extract.chorales import ChoraleGridExtractor
 from musiczoo.pipelines.extract.extractors import PerformanceExtractor
 
 

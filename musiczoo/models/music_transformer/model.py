@@ -16,8 +16,8 @@ import numpy as np
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.models.events_rnn import primers
-from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import chorales, notearrays, performances
+from musiczoo.pipelines.writers import write_midi_files
 
 log = logging.getLogger("musiczoo")
 DEFAULT_STEPS = {"chorale": 128, "performance": 1024}
@@ -225,5 +225,5 @@ class MusicTransformer(BundledModel):
                                  "MIDI file with --primer_midi")
         primer = options.pop("primer_midi", None)
         sequences = self.generate(num_outputs, primer=primer, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)
+        return write_midi_files(sequences, output_dir, self.config.name,
+                                overwrite=overwrite)

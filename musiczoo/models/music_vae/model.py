@@ -16,8 +16,8 @@ from musiczoo import runtime
 from musiczoo import checks
 from musiczoo.models.base import MAX_OUTPUTS, BundledModel, check_generation
 from musiczoo.models.music_vae import inputs
-from musiczoo.pipelines.readers import files as io
 from musiczoo.pipelines.extract import drums, melodies
+from musiczoo.pipelines.writers import write_midi_files
 
 DEFAULT_QPM = 120.0
 SHUFFLE_BUFFER = 1 << 17
@@ -205,8 +205,8 @@ class MusicVAE(BundledModel):
         _, _, qpm = check_generation(num_outputs, None, qpm)
         sequences = self.generate(num_outputs, num_steps, temperature=temperature, seed=seed,
                                   qpm=qpm or DEFAULT_QPM, top_k=top_k)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)
+        return write_midi_files(sequences, output_dir, self.config.name,
+                                overwrite=overwrite)
 
     def interpolate_to_midi(self, input_midi_1, input_midi_2, output_dir, num_outputs=5,
                             temperature=0.5, seed=None, select="first", qpm=None,
@@ -219,8 +219,8 @@ class MusicVAE(BundledModel):
                                      seed, select, qpm or DEFAULT_QPM)
         whole = concatenate(sequences, self.window_steps, self.config.steps_per_quarter)
         suffixes = [f"{n:03d}" for n in range(1, len(sequences) + 1)] + ["all"]
-        return io.write_midi_files(sequences + [whole], output_dir,
-                                   f"{self.config.name}_interp", suffixes, overwrite)
+        return write_midi_files(sequences + [whole], output_dir,
+                                f"{self.config.name}_interp", suffixes, overwrite)
 
 
 def concatenate(sequences, window_steps, steps_per_quarter):

@@ -1,63 +1,26 @@
-"""Named corpora that work offline, and `resolve_input`, which turns any input spec into sequences.
+"""The named corpora that work offline, and the Bach chorales among them.
 
-bach_chorales and folk_melodies come with music21; folk_melodies is read with music21
-rather than note_seq, whose ABC parser rejects two thirds of its tunes (no rests, tuplets,
-grace notes, chords or variant endings), and cached. mma_grooves is rendered once from
-Debian's `mma` groove library (see mma.py). Built corpora live in $MUSICZOO_DATA
-(~/.cache/musiczoo).
+bach_chorales and folk_melodies come with music21 (folk_melodies is read once into a
+cache, see folk.py); mma_grooves is rendered once from Debian's `mma` groove library (see
+mma.py). Built corpora live in $MUSICZOO_DATA (~/.cache/musiczoo). `inputs.resolve_input`
+turns a corpus name, like any other input spec, into sequences.
 """
-import concurrent.futures
 import dataclasses
-import hashlib
-import json
-import logging
-import multiprocessing
 import os
-import pathlib
-import time
 
-from musiczoo.pipelines.readers import abc, files as io
-from musiczoo.pipelines.readers.files import music_pb2
+from note_seq.protobuf import music_pb2
+
+from musiczoo.pipelines.readers import mma
+from musiczoo.pipelines.readers.cache import music21_corpus_dir
+from musiczoo.pipelines.readers.files import content_key, generate_note_sequence_id, read_files
+from musiczoo.pipelines.readers.folk import folk_melodies
 from musiczoo.pipelines.stats import Stats
-from musiczoo.pipelines.readers.tfds import tfds_builder, tfds_sequences  # noqa: F401
-from musiczoo.progress import Progress
-
-logger = logging.getLogger(__name__)
 
 # Chorale voices in instrument order: instrument 0 is the soprano (the chorale melody).
 CHORALE_VOICES = ("Soprano", "Alto", "Tenor", "Bass")
-FOLK_COLLECTIONS = ("essenFolksong", "oneills1850")
 MUSIC21_LICENCE = ("music21 corpus: free for non-commercial use per its licence notes "
                    "(corpus/license.txt, essenFolksong/license.txt)")
 
-
-def data_dir():
-    """Where built corpora are kept: $MUSICZOO_DATA, default ~/.cache/musiczoo."""
-    return pathlib.Path(os.environ.get("MUSICZOO_DATA") or "~/.cache/musiczoo").expanduser()
-
-
-def music21_corpus_dir():
-    import music21  # Deferred: only the music21 corpora need it.
-
-    return pathlib.Path(music21.__file__).parent / "corpus"
-
-
-class Sequences:
-    """A re-iterable stream of NoteSequences: each `iter()` starts reading afresh.
-
-    `make_iterator(stats)` counts what it reads and skips (unreadable files, voices
-    dropped) into `self.stats`, so a dataset run can report the whole story.
-    """
-
-    def __init__(self, make_iterator, description=""):
-        self._make_iterator, self.description = make_iterator, description
-        self.stats = Stats()
-
-    def __iter__(self):
-        return iter(self._make_iterator(self.stats))
-
-
-# --- Bach chorales -------------------------------------------------------------------------
 
 def chorale_files():
     """music21's Bach MusicXML files (.krn copies of the same chorales are left out)."""
@@ -95,12 +58,6 @@ def chorale_voices(sequence):
     return chorale
 
 
-def _content_key(sequence):
-    notes = sorted((n.instrument, n.pitch, round(n.start_time, 4), round(n.end_time, 4))
-                   for n in sequence.notes)
-    return hashlib.sha1(repr(notes).encode()).hexdigest()
-
-
 def bach_chorales(stats=None):
     """Yields the four-voice Bach chorales (about 405) of music21's corpus; reads in ~7 s.
 
@@ -111,136 +68,24 @@ def bach_chorales(stats=None):
     stats = stats if stats is not None else Stats()
     root = music21_corpus_dir()
     seen = set()
-    for sequence in io.read_files(chorale_files(), stats=stats, progress=False, root_dir=root):
+    for sequence in read_files(chorale_files(), stats=stats, progress=False, root_dir=root):
         chorale = chorale_voices(sequence)
         if chorale is None:
             stats.count("chorales_skipped_not_four_voices")
             continue
-        key = _content_key(chorale)
+        key = content_key(chorale)
         if key in seen:
             stats.count("chorales_skipped_duplicate")
             continue
         seen.add(key)
         chorale.collection_name = "bach_chorales"
-        chorale.id = io.generate_note_sequence_id(chorale.filename, "bach_chorales", "musicxml")
+        chorale.id = generate_note_sequence_id(chorale.filename, "bach_chorales", "musicxml")
         chorale.sequence_metadata.composers.append("Johann Sebastian Bach")
         chorale.sequence_metadata.genre.append("chorale")
         chorale.sequence_metadata.title = os.path.splitext(
             os.path.basename(chorale.filename))[0].upper().replace("BWV", "BWV ")
         stats.count("chorales_read")
         yield chorale
-
-
-# --- Folk melodies (ABC, read with music21) --------------------------------------------------
-
-def folk_tune_files():
-    root = music21_corpus_dir()
-    return [str(p) for name in FOLK_COLLECTIONS for p in sorted((root / name).glob("*.abc"))]
-
-
-def _read_folk_tune(job):
-    # Runs in worker processes, so it takes and returns plain picklable values.
-    relative_path, number, text = job
-    try:
-        sequence = abc.read_abc_tune_with_music21(text)
-    except Exception as e:  # music21 raises many types on bad ABC.
-        return relative_path, number, None, f"{type(e).__name__}: {e}"
-    if not sequence.notes:
-        return relative_path, number, None, "no notes"
-    return relative_path, number, sequence.SerializeToString(), None
-
-
-def _folk_jobs(files, stats):
-    root = music21_corpus_dir()
-    seen_oneill_numbers = set()
-    for path in files:
-        relative = os.path.relpath(path, root)
-        with open(path, "rb") as f:
-            header, tunes = abc.split_abc_tunebook(abc.decode_abc(f.read()))
-        for lines in tunes:
-            number = next((line[2:].strip() for line in lines if line.startswith("X:")), "?")
-            if relative.startswith("oneills1850"):
-                # O'Neill's files overlap (two transcriptions of some ranges); the X number
-                # is the tune's number in the book, so keep the first of each.
-                if number in seen_oneill_numbers:
-                    stats.count("folk_tunes_skipped_duplicate")
-                    continue
-                seen_oneill_numbers.add(number)
-            yield relative, number, "\n".join(header + lines)
-
-
-def folk_cache_path():
-    # The version changes whenever reading rules change, so old caches are not reused.
-    return data_dir() / "folk_melodies-v1.tfrecord"
-
-
-def build_folk_melodies(output_file=None, workers=None, progress=True, files=None):
-    """Reads the folk tunes with music21 into a NoteSequence TFRecord; returns the Stats.
-
-    Takes about 5 minutes on 2 cores (music21 needs 30-100 ms per tune); `folk_melodies`
-    runs it by itself the first time. `files` (default: all of folk_tune_files()) is for
-    building from a subset. The Stats are also saved next to the output as .json.
-    """
-    output_file = pathlib.Path(output_file or folk_cache_path())
-    stats = Stats()
-    jobs = list(_folk_jobs(files or folk_tune_files(), stats))
-    meter = Progress("reading folk tunes with music21", total=len(jobs), unit="tunes",
-                     enabled=progress)
-    start = time.monotonic()
-
-    def sequences(results):
-        for relative, number, serialized, error in results:
-            meter.update()
-            if error:
-                stats.count("folk_tunes_failed")
-                logger.warning("%s: skipped tune X:%s, music21 cannot read it: %s",
-                               relative, number, error)
-                continue
-            sequence = music_pb2.NoteSequence.FromString(serialized)
-            sequence.collection_name = "folk_melodies"
-            sequence.filename = relative
-            sequence.id = io.generate_note_sequence_id(
-                f"{relative}_{sequence.reference_number}", "folk_melodies", "abc")
-            stats.count("folk_tunes_read")
-            yield sequence
-
-    workers = min(workers or os.cpu_count() or 1, max(1, len(jobs) // 64))
-    if workers == 1:
-        count = io.write_note_sequences(output_file, sequences(map(_read_folk_tune, jobs)))
-    else:
-        # spawn, not fork: the parent may already hold TensorFlow's threads.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = pool.map(_read_folk_tune, jobs, chunksize=16)
-            count = io.write_note_sequences(output_file, sequences(results))
-    meter.finish()
-    summary = {"sequences": count, "seconds": round(time.monotonic() - start, 1),
-               **stats.as_dict()}
-    output_file.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    return stats
-
-
-def folk_melodies(stats=None):
-    """Yields the folk tunes (about 10,350), building the cache on first use."""
-    cache = folk_cache_path()
-    if not cache.exists():
-        logger.warning("building the folk_melodies cache %s (once, about 5 minutes)", cache)
-        build_folk_melodies()
-    yield from io.read_note_sequences(cache, stats)
-
-
-# --- Registry and resolve_input ------------------------------------------------------------
-
-def _mma_grooves(stats):
-    from musiczoo.pipelines.readers import mma  # Deferred: mma imports data_dir from this module.
-
-    return mma.mma_grooves(stats)
-
-
-def _mma_grooves_dir():
-    from musiczoo.pipelines.readers import mma
-
-    return mma.mma_grooves_dir()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,7 +118,7 @@ CORPORA = {c.name: c for c in (
            MUSIC21_LICENCE + "; Essen: non-commercial use only", 10351, folk_melodies),
     Corpus("mma_grooves", "1,216 drum grooves rendered from MMA's groove library (build "
            "once with build_mma_grooves)", "GPL-2+ (MMA by Bob van der Poel)", 1216,
-           _mma_grooves, _mma_grooves_dir),
+           mma.mma_grooves, mma.mma_grooves_dir),
 )}
 
 
@@ -284,58 +129,3 @@ def list_corpora():
                   "tfds:groove/2bar-midionly or tfds:groove/2bar-midionly@validation "
                   "(needs internet the first time). Licence: the dataset's own"))
     return lines
-
-
-def resolve_inputs(spec):
-    """`resolve_input` for one spec or several joined by commas (read one after another)."""
-    specs = [part.strip() for part in str(spec).split(",") if part.strip()]
-    if len(specs) == 1:
-        return resolve_input(specs[0])
-    resolved = [resolve_input(part) for part in specs]
-    merged = Sequences(lambda stats: (s for seqs, _, _ in resolved for s in _counted(seqs, stats)),
-                       spec)
-    counts = [count for _, count, _ in resolved]
-    total = sum(counts) if all(c is not None for c in counts) else None
-    return merged, total, " + ".join(text for _, _, text in resolved)
-
-
-def _counted(sequences, stats):
-    yield from sequences
-    stats.merge(sequences.stats)
-    sequences.stats = Stats()
-
-
-def resolve_input(spec):
-    """Turns an input spec into (re-iterable NoteSequences, approximate count or None, text).
-
-    `spec` is a corpus name (see list_corpora), `tfds:<name>[@<split>]`, a folder of music
-    files (read recursively), a .tfrecord of NoteSequences, or a single music file.
-    """
-    spec = str(spec)
-    if spec in CORPORA:
-        corpus = CORPORA[spec]
-        if corpus.check:
-            corpus.check()
-        return Sequences(corpus.load, spec), corpus.approx_count, f"{spec}: {corpus.description}"
-    if spec.startswith("tfds:"):
-        name, _, split = spec[len("tfds:"):].partition("@")
-        builder = tfds_builder(name)  # fails now, in one line, when it cannot be read
-        return (Sequences(lambda stats: tfds_sequences(name, split or "train", stats, builder),
-                          spec), None, f"TensorFlow Datasets {name} ({split or 'train'} split)")
-    path = pathlib.Path(spec).expanduser()
-    if path.is_dir():
-        files = io.iter_music_files(path)
-        sequences = Sequences(
-            lambda stats: io.read_files(files, stats, progress=False, root_dir=path), spec)
-        return sequences, len(files), f"folder {path} ({len(files)} music files)"
-    if path.is_file() and (".tfrecord" in path.name or path.suffix == ".tfrecords"):
-        return (Sequences(lambda stats: io.read_note_sequences(path, stats), spec), None,
-                f"NoteSequence TFRecord {path}")
-    if path.is_file() and path.suffix.lower() in io.SUPPORTED_EXTENSIONS:
-        sequences = io.read_file(path)
-        return Sequences(lambda stats: sequences, spec), len(sequences), f"music file {path}"
-    names = "\n".join(f"  {name}: {text}" for name, text in list_corpora())
-    problem = "no such file or folder" if not path.exists() else "not a music file or .tfrecord"
-    raise ValueError(f"cannot use {spec!r} as input ({problem}). Give a folder of MIDI/MusicXML/"
-                     f"ABC files, a .tfrecord of NoteSequences, a music file, or a corpus:\n"
-                     f"{names}")
