@@ -1,9 +1,9 @@
 """Reading a big MIDI file inside the input limits: time and peak memory.
 
 Writes a file of `--notes` notes (8-note chords every eighth note at 120 qpm, 480 ticks
-per quarter, running status: 1,000,000 notes are 2.2 hours and 6.25 MB) and reads it with
-musiczoo.pipelines.io.read_file in a fresh subprocess, `--repeats` times. Also times the
-pre-scan (limits.scan_midi) alone. The last line printed is one JSON object.
+per quarter, running status: 1,000,000 notes are 2.2 hours and 6.25 MB) and reads it
+with musiczoo.pipelines.readers.files.read_file in a fresh subprocess, `--repeats` times.
+Also times the pre-scan (limits.scan_midi) alone. The last line printed is one JSON object.
 
     python benchmarks/big_midi_bench.py [--notes=1000000] [--repeats=2]
 """
@@ -19,14 +19,14 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from musiczoo.pipelines import limits  # noqa: E402
+from musiczoo.pipelines.readers import limits  # noqa: E402
 from tests.midi_mutants import chord_midi  # noqa: E402
 
 READ = """
 import json, sys, time
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers.files import read_file
 start = time.perf_counter()
-sequence, = io.read_file(sys.argv[1])
+sequence, = read_file(sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - start, "notes": len(sequence.notes),
                   "total_time": sequence.total_time,
                   "rss_mb": next(int(line.split()[1]) for line in open("/proc/self/status")

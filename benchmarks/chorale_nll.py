@@ -34,12 +34,13 @@ PAPER = {"baseline_transformer": 0.417, "relative_transformer": 0.357,
 
 
 def held_out_grids(model):
-    from musiczoo.pipelines import corpora, notearrays, transforms
+    from musiczoo.pipelines.extract import notearrays, transforms
+    from musiczoo.pipelines.readers.inputs import resolve_inputs
     from musiczoo.pipelines.stats import Stats
     spec = model.metadata.get("dataset") or {}
     if not spec.get("input_spec"):
         raise SystemExit("the bundle does not record its dataset; cannot rebuild the split")
-    sequences, _, _ = corpora.resolve_inputs(spec["input_spec"])
+    sequences, _, _ = resolve_inputs(spec["input_spec"])
     held = [s for s in sequences if transforms.is_eval(s.id or s.filename, spec["eval_ratio"])]
     extractor = model.config.data_spec().extractor
     grids = [grid for _, grid in extractor.extract(

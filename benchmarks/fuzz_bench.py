@@ -3,7 +3,7 @@
 Makes `--num` seeded mutants (byte flips, truncation, chunk duplication and removal, header
 fields, huge delta-times, running-status abuse; tests/midi_mutants.py) of the real MIDI
 files on this machine: music21's own MIDI files, the first `--chorales` Bach chorales
-written as MIDI by musiczoo.pipelines.io.write_midi, and `--grooves` drum grooves of the
+written as MIDI by musiczoo.pipelines.writers.write_midi, and `--grooves` drum grooves of the
 mma_grooves corpus where it is built (else drum_kit finds no drums to extract). Then runs
 create_dataset over the folder once per config, each run in a fresh subprocess whose peak
 RSS is measured. A crash is a run that raises or dies. The last line printed is one JSON
@@ -26,14 +26,17 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
-from musiczoo.pipelines import corpora, io  # noqa: E402
+from musiczoo.pipelines.readers import corpora  # noqa: E402
+from musiczoo.pipelines.readers.cache import music21_corpus_dir  # noqa: E402
+from musiczoo.pipelines.readers.files import read_file  # noqa: E402
+from musiczoo.pipelines.writers import write_midi  # noqa: E402
 from tests import midi_mutants  # noqa: E402
 
 # The child's own peak (/proc VmHWM): Linux carries ru_maxrss over from the parent at fork.
 RUN = """
 import json, sys
 from musiczoo import commands
-from musiczoo.pipelines import dataset
+from musiczoo.pipelines.datasets import build as dataset
 try:  # keeping no example is an answer (counted, explained), not a crash
     stats = commands.create_dataset(sys.argv[1], sys.argv[2], sys.argv[3],
                                     progress=False).stats
@@ -48,17 +51,17 @@ print(json.dumps({"counts": dict(stats.counts), "rss_mb": peak / 1024}))
 def write_sources(folder, chorales, grooves):
     """The real MIDI files mutated (music21's, and chorales written as MIDI by musiczoo)
     and how the JSON names them."""
-    music21_dir = corpora.music21_corpus_dir().parent
+    music21_dir = music21_corpus_dir().parent
     sources = list(midi_mutants.music21_midi_files())
     names = [f"music21/{p.relative_to(music21_dir)}" for p in sources]
     for path in sorted((music21_dir / "corpus" / "bach").glob("bwv*.mxl"))[:chorales]:
-        voices = corpora.chorale_voices(io.read_file(path)[0])
+        voices = corpora.chorale_voices(read_file(path)[0])
         if voices is not None:
             sources.append(folder / f"{path.stem}.mid")
-            io.write_midi(voices, sources[-1])
-            names.append(f"music21/corpus/bach/{path.name} via io.write_midi")
+            write_midi(voices, sources[-1])
+            names.append(f"music21/corpus/bach/{path.name} via writers.write_midi")
     try:  # drum grooves too where the mma_grooves corpus is built (drum_kit finds drums)
-        from musiczoo.pipelines import mma
+        from musiczoo.pipelines.readers import mma
         grooves = sorted(mma.mma_grooves_dir().glob("**/*.mid"))[:grooves]
     except FileNotFoundError:
         grooves = []

@@ -23,7 +23,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import musiczoo  # noqa: E402
 from musiczoo import bundles, golden  # noqa: E402
-from musiczoo.pipelines import corpora, notearrays, transforms  # noqa: E402
+from musiczoo.pipelines.extract import notearrays, transforms  # noqa: E402
+from musiczoo.pipelines.readers.inputs import resolve_input  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 
 ROWS = 2
@@ -50,7 +51,7 @@ def held_out_events(model, wanted):
         corpus = "bach_soprano"
     extractor = model.config.data_spec().extractor
     found = []
-    sequences, _, _ = corpora.resolve_input(corpus)
+    sequences, _, _ = resolve_input(corpus)
     for sequence in sequences:
         if not transforms.is_eval(sequence.id or sequence.filename, ratio):
             continue

@@ -27,17 +27,20 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
 from musiczoo import registry  # noqa: E402
-from musiczoo.pipelines import corpora, io, notearrays, reference  # noqa: E402
+from musiczoo.pipelines.extract import notearrays, reference  # noqa: E402
+from musiczoo.pipelines.readers.inputs import resolve_input  # noqa: E402
+from musiczoo.pipelines.readers.records import (read_note_sequences,  # noqa: E402
+                                               write_note_sequences)
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 
 
 def load_sequences(corpus):
     """The corpus written to a NoteSequence TFRecord and read back (both sides get these)."""
-    sequences, _, _ = corpora.resolve_input(corpus)
+    sequences, _, _ = resolve_input(corpus)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sequences.tfrecord"
-        io.write_note_sequences(path, sequences)
-        return list(io.read_note_sequences(path))
+        write_note_sequences(path, sequences)
+        return list(read_note_sequences(path))
 
 
 def run_musiczoo(sequences, spec, batch_size=256):

@@ -17,7 +17,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import musiczoo  # noqa: E402
 from musiczoo import metrics  # noqa: E402
-from musiczoo.pipelines import corpora, dataset, notearrays, transforms  # noqa: E402
+from musiczoo.pipelines.datasets import build as dataset  # noqa: E402
+from musiczoo.pipelines.extract import notearrays, transforms  # noqa: E402
+from musiczoo.pipelines.readers.inputs import resolve_inputs  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 
 
@@ -25,7 +27,7 @@ def held_out_events(model, dataset_dir):
     info = dataset.read_dataset_info(dataset_dir)
     if not info or not info.get("input_spec"):
         raise SystemExit(f"{dataset_dir}: no dataset.json with input_spec (rebuild the dataset)")
-    sequences, _, _ = corpora.resolve_inputs(info["input_spec"])
+    sequences, _, _ = resolve_inputs(info["input_spec"])
     held = [notearrays.from_note_sequence(s) for s in sequences
             if transforms.is_eval(s.id or s.filename, info["eval_ratio"])]
     return [events for _, events in model.config.data_spec().extractor.extract(held, Stats())]

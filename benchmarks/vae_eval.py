@@ -31,7 +31,9 @@ import numpy as np  # noqa: E402
 
 import musiczoo  # noqa: E402
 from musiczoo import training  # noqa: E402
-from musiczoo.pipelines import corpora, notearrays, tfrecord, transforms  # noqa: E402
+from musiczoo.pipelines.datasets import tfrecord  # noqa: E402
+from musiczoo.pipelines.extract import notearrays, transforms  # noqa: E402
+from musiczoo.pipelines.readers.inputs import resolve_inputs  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 
 BATCH = 512
@@ -48,7 +50,7 @@ def held_out_ids(vae, dataset_dir=None):
     spec = vae.metadata.get("dataset") or {}
     if not spec.get("input_spec"):
         raise SystemExit("the bundle does not record its training input: pass --dataset")
-    sequences, _, _ = corpora.resolve_inputs(spec["input_spec"])
+    sequences, _, _ = resolve_inputs(spec["input_spec"])
     held = [notearrays.from_note_sequence(s) for s in sequences
             if transforms.is_eval(s.id or s.filename, spec["eval_ratio"])]
     windows = vae.config.extractor().extract(held, Stats())

@@ -23,10 +23,11 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     """Turns `input` (corpus name, folder, NoteSequence TFRecord or file) into training and
     eval TFRecords for `config`; returns the DatasetResult (with statistics). Raises
     dataset.NoExamplesError (with the statistics and the reason) when nothing is kept."""
-    from musiczoo.pipelines import corpora, dataset
+    from musiczoo.pipelines.datasets import build as dataset
+    from musiczoo.pipelines.readers.inputs import resolve_inputs
 
     _, cfg = resolve_config(config, model, hparams)
-    sequences, total, description = corpora.resolve_inputs(input)
+    sequences, total, description = resolve_inputs(input)
     return dataset.create_dataset(
         cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
         progress=progress, config_name=cfg.name, input_description=description,

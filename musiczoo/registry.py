@@ -1,7 +1,8 @@
 """Model families and their named configs, under Magenta's names.
 
-A family (melody_rnn, drums_rnn, music_vae, music_transformer) registers a frozen
-config dataclass and its named configs (`attention_rnn`, `drum_kit`, ...). The entry
+musiczoo.models registers each family (melody_rnn, drums_rnn, music_vae,
+music_transformer): its frozen config dataclass and its named configs (`attention_rnn`,
+`drum_kit`, ...), loaded by name on first use. The entry
 points find configs here, override fields with `--hparams`, and build the family's
 model through its `model_path` (imported only when a model is needed).
 """
@@ -55,6 +56,7 @@ def register_config(family_name, config):
 
 
 def _ensure_loaded():
+    # By name, as model classes are: musiczoo.models imports this module to register.
     importlib.import_module("musiczoo.models")
 
 

@@ -15,8 +15,8 @@ import zipfile
 import numpy as np
 
 from musiczoo import bundles, checks, outputs
-from musiczoo.pipelines import dataset as dataset_lib
-from musiczoo.pipelines import tfrecord
+from musiczoo.pipelines.datasets import build as dataset_lib
+from musiczoo.pipelines.datasets import tfrecord
 from musiczoo.progress import Progress
 
 log = logging.getLogger("musiczoo")

@@ -1,9 +1,16 @@
-"""Named corpora and resolve_input (musiczoo.pipelines.corpora), on the real music21 corpus."""
+"""Named corpora and resolve_input (musiczoo.pipelines.readers: corpora, folk, mma, inputs),
+on the real music21 corpus."""
 import shutil
 
 import pytest
 
-from musiczoo.pipelines import abc, corpora, io, mma
+from musiczoo.pipelines.readers import abc, corpora, mma
+from musiczoo.pipelines.readers.cache import music21_corpus_dir
+from musiczoo.pipelines.readers.errors import ReadError
+from musiczoo.pipelines.readers.files import generate_note_sequence_id, read_file
+from musiczoo.pipelines.readers.folk import build_folk_melodies, folk_melodies
+from musiczoo.pipelines.readers.inputs import resolve_input
+from musiczoo.pipelines.readers.records import write_note_sequences
 from musiczoo.pipelines.stats import Stats
 
 needs_mma = pytest.mark.skipif(shutil.which("mma") is None, reason="Debian's mma is not installed")
@@ -16,7 +23,7 @@ def data_dir(tmp_path, monkeypatch):
 
 
 def bach(name):
-    return str(corpora.music21_corpus_dir() / "bach" / name)
+    return str(music21_corpus_dir() / "bach" / name)
 
 
 def test_list_corpora_names_descriptions_and_licences():
@@ -29,7 +36,7 @@ def test_list_corpora_names_descriptions_and_licences():
 
 def test_chorale_voices_become_instruments_soprano_first():
     # BWV 1.6 has horns and oboes besides the four voices.
-    original, = io.read_file(bach("bwv1.6.mxl"))
+    original, = read_file(bach("bwv1.6.mxl"))
     chorale = corpora.chorale_voices(original)
     assert [p.name for p in chorale.part_infos] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert sorted({n.instrument for n in chorale.notes}) == [0, 1, 2, 3]
@@ -38,7 +45,7 @@ def test_chorale_voices_become_instruments_soprano_first():
     assert mean[0] > mean[1] > mean[2] > mean[3]
     assert len(chorale.notes) < len(original.notes)  # the instruments were dropped
     for not_four_voices in ["bwv846.mxl", "bwv27.6.mxl"]:  # a prelude, a five-part chorale
-        assert corpora.chorale_voices(io.read_file(bach(not_four_voices))[0]) is None
+        assert corpora.chorale_voices(read_file(bach(not_four_voices))[0]) is None
 
 
 def test_bach_chorales_corpus():
@@ -51,8 +58,8 @@ def test_bach_chorales_corpus():
     assert len({c.id for c in chorales}) == len(chorales)
     first = chorales[0]
     assert first.collection_name == "bach_chorales" and first.filename == "bach/bwv1.6.mxl"
-    assert first.id == io.generate_note_sequence_id("bach/bwv1.6.mxl", "bach_chorales",
-                                                    "musicxml")
+    assert first.id == generate_note_sequence_id("bach/bwv1.6.mxl", "bach_chorales",
+                                                 "musicxml")
     assert first.sequence_metadata.title == "BWV 1.6"
 
 
@@ -71,14 +78,14 @@ def test_music21_reads_what_note_seq_cannot(tmp_path):
     assert "Rests" in sequence.sequence_metadata.title
     # note_seq's own ABC parser rejects this tune.
     (tmp_path / "tune.abc").write_text(tune)
-    with pytest.raises(io.ReadError, match="no ABC tune"):
-        io.read_file(tmp_path / "tune.abc")
+    with pytest.raises(ReadError, match="no ABC tune"):
+        read_file(tmp_path / "tune.abc")
 
 
 def test_music21_and_note_seq_agree_on_plain_tunes():
-    path = corpora.music21_corpus_dir() / "essenFolksong" / "test0.abc"
+    path = music21_corpus_dir() / "essenFolksong" / "test0.abc"
     header, tunes = abc.split_abc_tunebook(abc.decode_abc(path.read_bytes()))
-    by_note_seq = {s.reference_number: s for s in io.read_file(path)}
+    by_note_seq = {s.reference_number: s for s in read_file(path)}
     compared = 0
     for lines in tunes:
         number = int(lines[0][2:])
@@ -94,19 +101,19 @@ def test_music21_and_note_seq_agree_on_plain_tunes():
 
 
 def test_folk_melodies_built_from_a_subset_then_read_from_the_cache(data_dir):
-    root = corpora.music21_corpus_dir()
+    root = music21_corpus_dir()
     files = [str(root / "essenFolksong" / "testd.abc"),
              str(root / "oneills1850" / "1116-1135_mh.abc"),
              str(root / "oneills1850" / "1116-1135_ml.abc")]
-    stats = corpora.build_folk_melodies(workers=1, progress=False, files=files)
+    stats = build_folk_melodies(workers=1, progress=False, files=files)
     assert stats["folk_tunes_skipped_duplicate"] == 20  # two transcriptions of 1116-1135
     assert stats["folk_tunes_read"] == 8 + 20 - stats["folk_tunes_failed"]
-    tunes = list(corpora.folk_melodies())  # the cache exists now, so this only reads it
+    tunes = list(folk_melodies())  # the cache exists now, so this only reads it
     assert len(tunes) == stats["folk_tunes_read"]
     assert len({t.id for t in tunes}) == len(tunes)
     assert tunes[0].filename == "essenFolksong/testd.abc"
     assert tunes[-1].filename == "oneills1850/1116-1135_mh.abc"
-    assert tunes[0].id == io.generate_note_sequence_id(
+    assert tunes[0].id == generate_note_sequence_id(
         f"essenFolksong/testd.abc_{tunes[0].reference_number}", "folk_melodies", "abc")
     assert all(t.notes and t.collection_name == "folk_melodies" for t in tunes)
     assert (data_dir / "folk_melodies-v1.json").exists()
@@ -114,7 +121,7 @@ def test_folk_melodies_built_from_a_subset_then_read_from_the_cache(data_dir):
 
 def test_mma_grooves_not_built_says_how_to_build(data_dir):
     with pytest.raises(FileNotFoundError, match="apt-get install -y mma.*build_mma_grooves"):
-        corpora.resolve_input("mma_grooves")
+        resolve_input("mma_grooves")
 
 
 @needs_mma
@@ -128,7 +135,7 @@ def test_build_mma_grooves_from_one_style(tmp_path, data_dir):
     assert stats["grooves_skipped_no_drums"] >= 9
     assert stats["grooves_written"] + stats["grooves_skipped_duplicate"] + stats[
         "grooves_skipped_no_drums"] + stats["grooves_failed_mma_error"] == 11 + 9
-    sequences, count, _ = corpora.resolve_input("mma_grooves")
+    sequences, count, _ = resolve_input("mma_grooves")
     grooves = {s.sequence_metadata.title: s for s in sequences}
     assert len(grooves) == stats["grooves_written"]
     rock = grooves["50sRock"]
@@ -140,26 +147,26 @@ def test_build_mma_grooves_from_one_style(tmp_path, data_dir):
 def test_resolve_input_folder_file_tfrecord_and_corpus(tmp_path):
     shutil.copy(bach("bwv1.6.mxl"), tmp_path / "a.mxl")
     shutil.copy(bach("bwv10.7.mxl"), tmp_path / "b.mxl")
-    sequences, count, description = corpora.resolve_input(str(tmp_path))
+    sequences, count, description = resolve_input(str(tmp_path))
     assert count == 2 and "2 music files" in description
     first_pass = list(sequences)
     assert len(first_pass) == 2 and list(sequences) == first_pass  # re-iterable
 
     record = tmp_path / "notesequences.tfrecord"
-    io.write_note_sequences(record, first_pass)
-    sequences, count, _ = corpora.resolve_input(str(record))
+    write_note_sequences(record, first_pass)
+    sequences, count, _ = resolve_input(str(record))
     assert count is None and list(sequences) == first_pass
 
-    sequences, count, _ = corpora.resolve_input(tmp_path / "a.mxl")
+    sequences, count, _ = resolve_input(tmp_path / "a.mxl")
     assert count == 1 and list(sequences)[0].filename == "a.mxl"
 
-    sequences, count, description = corpora.resolve_input("bach_chorales")
+    sequences, count, description = resolve_input("bach_chorales")
     assert count > 400 and "soprano" in description
 
 
 def test_resolve_input_unknown_lists_the_corpora(tmp_path):
     with pytest.raises(ValueError, match="no such file or folder(.|\n)*bach_chorales"):
-        corpora.resolve_input("bach_chorals")
+        resolve_input("bach_chorals")
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ValueError, match="not a music file(.|\n)*folk_melodies"):
-        corpora.resolve_input(str(tmp_path / "notes.txt"))
+        resolve_input(str(tmp_path / "notes.txt"))

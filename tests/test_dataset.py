@@ -7,7 +7,9 @@ import pretty_midi
 import pytest
 
 from musiczoo import registry
-from musiczoo.pipelines import dataset, io, tfrecord, transforms
+from musiczoo.pipelines.datasets import build as dataset, tfrecord
+from musiczoo.pipelines.extract import transforms
+from musiczoo.pipelines.readers.files import iter_music_files, read_file, read_files
 from musiczoo.pipelines.stats import Stats
 
 
@@ -44,7 +46,7 @@ def music_folder(tmp_path, chorale_paths):
 def build(config_name, folder, out, eval_ratio=0.25):
     _, config = registry.find_config(config_name)
     stats = Stats()
-    sequences = io.read_files(io.iter_music_files(folder), stats, progress=False, root_dir=folder)
+    sequences = read_files(iter_music_files(folder), stats, progress=False, root_dir=folder)
     return dataset.create_dataset(config.data_spec(), sequences, out, eval_ratio=eval_ratio,
                                   progress=False, config_name=config_name, stats=stats), config
 
@@ -117,7 +119,7 @@ def test_training_augmentation_only_on_training_side(music_folder, tmp_path):
     spec = config.data_spec()
     augmented = dataset.DataSpec(spec.extractor, spec.codec,
                                  train_transforms=(transforms.transpose_augment([-2, 0, 2]),))
-    sequences = list(io.read_files(io.iter_music_files(music_folder), progress=False))
+    sequences = list(read_files(iter_music_files(music_folder), progress=False))
     plain = dataset.create_dataset(spec, sequences, tmp_path / "plain", eval_ratio=0.3,
                                    progress=False)
     aug = dataset.create_dataset(augmented, sequences, tmp_path / "aug", eval_ratio=0.3,
@@ -155,7 +157,7 @@ def test_tempo_and_meter_changes_split_into_two_melodies(tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
     write_meter_change_midi(folder / "changes.mid")
-    sequence = io.read_file(folder / "changes.mid")[0]
+    sequence = read_file(folder / "changes.mid")[0]
     assert [round(t.qpm) for t in sequence.tempos] == [120, 90]
     assert len(sequence.notes) == 140     # the MIDI reader drops the zero-length note
     result, _ = build("basic_rnn", folder, tmp_path / "out", eval_ratio=0.0)

@@ -12,11 +12,12 @@ import pretty_midi
 import pytest
 from note_seq import drums_encoder_decoder, encoder_decoder, events_lib, sequences_lib
 
-from musiczoo.pipelines import notearrays
 from musiczoo.pipelines.codecs.base import codec_from_config
 from musiczoo.pipelines.codecs.drums import ONE_DRUM_PITCHES, MultiDrumCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
-from musiczoo.pipelines.drums import DrumTrack, drum_track_to_note_sequence, extract_drum_tracks
+from musiczoo.pipelines.extract import notearrays
+from musiczoo.pipelines.extract.drums import (DrumTrack, drum_track_to_note_sequence,
+                                              extract_drum_tracks)
 from musiczoo.pipelines.stats import Stats
 
 KIT = [36, 38, 42, 46, 45, 48, 50, 49, 51, 35, 40, 44, 75, 56, 22]  # known pitches

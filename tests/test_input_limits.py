@@ -15,8 +15,14 @@ import zipfile
 import pytest
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import corpora, io, limits
+from musiczoo.pipelines.readers import limits
+from musiczoo.pipelines.readers.errors import READ_ERROR_REASONS, ReadError, check_sequence
+from musiczoo.pipelines.readers.files import read_file
+from musiczoo.pipelines.readers.inputs import resolve_input
+from musiczoo.pipelines.readers.midi import midi_bytes_to_sequence
+from musiczoo.pipelines.readers.records import read_note_sequences, write_note_sequences
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.writers import write_midi
 from tests import midi_mutants
 from tests.midi_mutants import vlq
 
@@ -65,13 +71,14 @@ READ_IN_A_BOX = PEAK_RSS + """
 import json, resource, sys
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers.errors import ReadError
+from musiczoo.pipelines.readers.files import read_file
 result = []
 for path in sys.argv[2:]:
     try:
-        sequence, = io.read_file(path)
+        sequence, = read_file(path)
         outcome = f"read {len(sequence.notes)} notes"
-    except io.ReadError as error:
+    except ReadError as error:
         outcome = error.reason
     result.append([outcome, peak_rss_mb()])
 print(json.dumps(result))
@@ -79,7 +86,7 @@ print(json.dumps(result))
 
 
 def read_in_a_box(paths, limit_bytes=2560 * 2 ** 20):
-    """[(outcome, peak RSS in MB so far)] of io.read_file on each path, in one subprocess
+    """[(outcome, peak RSS in MB so far)] of read_file on each path, in one subprocess
     whose address space is limited (today's reader needs 6.9 GB for one huge delta)."""
     done = subprocess.run([sys.executable, "-c", READ_IN_A_BOX, str(limit_bytes), *map(str, paths)],
                           capture_output=True, text=True, env=ENV, timeout=300)
@@ -103,8 +110,8 @@ def test_huge_delta_times_are_refused_in_bounded_memory(tmp_path):
         assert outcome == "midi_too_long", path.name
         assert rss_mb < 400, (path.name, rss_mb)
     assert outcomes[3][0] == "read 1 notes"
-    with pytest.raises(io.ReadError, match=r"bomb_1.mid: MIDI file too long.*past tick 20,000,000"):
-        io.read_file(paths[0])
+    with pytest.raises(ReadError, match=r"bomb_1.mid: MIDI file too long.*past tick 20,000,000"):
+        read_file(paths[0])
 
 
 def test_long_files_under_the_tick_limit_are_refused_before_pretty_midi():
@@ -112,13 +119,13 @@ def test_long_files_under_the_tick_limit_are_refused_before_pretty_midi():
     # tick limit; quantization at 4 steps per quarter would allocate 76 million steps.
     data = smf(b"\x00\xff\x51\x03\x00\x00\x01\x00\x90\x3c\x50" + vlq(19_000_000)
                + b"\x80\x3c\x00" + END, division=1)
-    with pytest.raises(io.ReadError, match="past 200,000 quarter notes") as error:
-        io.midi_bytes_to_sequence(data, "coarse.mid")
+    with pytest.raises(ReadError, match="past 200,000 quarter notes") as error:
+        midi_bytes_to_sequence(data, "coarse.mid")
     assert error.value.reason == "midi_too_long"
     # Under both tick limits, but 5.5 hours at 120 qpm: refused from the scan's tempo map.
     data = smf(b"\x00\x90\x3c\x50" + vlq(19_000_000) + b"\x80\x3c\x00" + END)
-    with pytest.raises(io.ReadError, match="last event is at 19,792 s.*limit is 14,400 s"):
-        io.midi_bytes_to_sequence(data, "slow.mid")
+    with pytest.raises(ReadError, match="last event is at 19,792 s.*limit is 14,400 s"):
+        midi_bytes_to_sequence(data, "slow.mid")
 
 
 def tempo_track(count):
@@ -127,26 +134,26 @@ def tempo_track(count):
 
 
 def test_too_many_tempo_changes_are_refused_and_the_limit_itself_reads():
-    with pytest.raises(io.ReadError, match="over 100,000 tempo and time-signature") as error:
-        io.midi_bytes_to_sequence(smf(tempo_track(limits.MAX_TIME_CHANGES + 1)), "tempi.mid")
+    with pytest.raises(ReadError, match="over 100,000 tempo and time-signature") as error:
+        midi_bytes_to_sequence(smf(tempo_track(limits.MAX_TIME_CHANGES + 1)), "tempi.mid")
     assert error.value.reason == "midi_too_many_events"
-    sequence = io.midi_bytes_to_sequence(smf(tempo_track(limits.MAX_TIME_CHANGES)), "ok.mid")
+    sequence = midi_bytes_to_sequence(smf(tempo_track(limits.MAX_TIME_CHANGES)), "ok.mid")
     assert len(sequence.notes) == 1 and len(sequence.tempos) > 1000
 
 
 def test_note_and_event_limits(monkeypatch):
     ten_notes = smf(melody(range(60, 70)) + END)
-    assert io.midi_bytes_to_sequence(ten_notes).notes
+    assert midi_bytes_to_sequence(ten_notes).notes
     monkeypatch.setattr(limits, "MAX_NOTES", 10)
-    assert len(io.midi_bytes_to_sequence(ten_notes).notes) == 10  # the limit itself reads
+    assert len(midi_bytes_to_sequence(ten_notes).notes) == 10  # the limit itself reads
     monkeypatch.setattr(limits, "MAX_NOTES", 9)
-    with pytest.raises(io.ReadError, match="over 9 notes") as error:
-        io.midi_bytes_to_sequence(ten_notes)
+    with pytest.raises(ReadError, match="over 9 notes") as error:
+        midi_bytes_to_sequence(ten_notes)
     assert error.value.reason == "midi_too_many_events"
     monkeypatch.setattr(limits, "MAX_NOTES", 10 ** 6)
     monkeypatch.setattr(limits, "MAX_EVENTS", 20)  # 2 meta + 20 note events + end of track
-    with pytest.raises(io.ReadError, match="over 20 messages"):
-        io.midi_bytes_to_sequence(ten_notes)
+    with pytest.raises(ReadError, match="over 20 messages"):
+        midi_bytes_to_sequence(ten_notes)
 
 
 def test_a_million_note_file_is_within_the_limits():
@@ -159,21 +166,21 @@ def test_a_million_note_file_is_within_the_limits():
 def test_time_division_must_be_ticks_per_quarter():
     notes = melody([60, 62]) + END
     smpte = smf(notes)[:12] + b"\xe7\x28" + smf(notes)[14:]  # 25 frames/s, 40 ticks each
-    with pytest.raises(io.ReadError, match="SMPTE time division.*25 frames") as error:
-        io.midi_bytes_to_sequence(smpte, "smpte.mid")
+    with pytest.raises(ReadError, match="SMPTE time division.*25 frames") as error:
+        midi_bytes_to_sequence(smpte, "smpte.mid")
     assert error.value.reason == "unsupported_midi"
-    with pytest.raises(io.ReadError, match="0 ticks per quarter") as error:
-        io.midi_bytes_to_sequence(smf(notes, division=0), "zero.mid")
+    with pytest.raises(ReadError, match="0 ticks per quarter") as error:
+        midi_bytes_to_sequence(smf(notes, division=0), "zero.mid")
     assert error.value.reason == "corrupt_midi"
 
 
 def test_every_real_midi_file_still_reads_and_written_files_too(tmp_path, chorales):
     for path in midi_mutants.music21_midi_files():
-        sequence, = io.read_file(path)
+        sequence, = read_file(path)
         assert sequence.notes, path
     written = tmp_path / "chorale.mid"
-    io.write_midi(chorales[0], written)
-    assert io.read_file(written)[0].notes
+    write_midi(chorales[0], written)
+    assert read_file(written)[0].notes
 
 
 @pytest.mark.parametrize("name", ["huge.mid", "huge.musicxml", "huge.abc"])
@@ -182,8 +189,8 @@ def test_files_over_the_size_limit_are_refused_without_reading_them_whole(tmp_pa
     with open(path, "wb") as f:
         f.write(b"MThd" if name.endswith(".mid") else b"X:1\n")
         f.truncate(limits.MAX_FILE_BYTES + 1)  # sparse: costs no disk
-    with pytest.raises(io.ReadError, match=f"{name}: file too large") as error:
-        io.read_file(path)
+    with pytest.raises(ReadError, match=f"{name}: file too large") as error:
+        read_file(path)
     assert error.value.reason == "file_too_large"
 
 
@@ -195,17 +202,17 @@ def test_a_zip_bomb_mxl_is_refused_before_it_is_unzipped(tmp_path, chorale_paths
         archive.writestr("score.xml", "<score-partwise>" + " " * (limits.MAX_UNZIPPED_BYTES)
                          + "</score-partwise>")
     assert bomb.stat().st_size < 200_000
-    with pytest.raises(io.ReadError, match=r"bomb.mxl: file too large.*unzips to") as error:
-        io.read_file(bomb)
+    with pytest.raises(ReadError, match=r"bomb.mxl: file too large.*unzips to") as error:
+        read_file(bomb)
     assert error.value.reason == "file_too_large"
     # A real score exactly at the limit reads; one byte under it, it is refused.
     with zipfile.ZipFile(chorale_paths[0]) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
     monkeypatch.setattr(limits, "MAX_UNZIPPED_BYTES", unzipped)
-    assert io.read_file(chorale_paths[0])[0].notes
+    assert read_file(chorale_paths[0])[0].notes
     monkeypatch.setattr(limits, "MAX_UNZIPPED_BYTES", unzipped - 1)
-    with pytest.raises(io.ReadError, match="file too large"):
-        io.read_file(chorale_paths[0])
+    with pytest.raises(ReadError, match="file too large"):
+        read_file(chorale_paths[0])
 
 
 def sequence_with(**changes):
@@ -241,35 +248,35 @@ def sequence_with(**changes):
     (dict(sequence_total_time=3600.0, tempo_qpm=6000.0), "sequence_too_long", "360,000 quarter"),
 ])
 def test_check_sequence_refuses_what_the_pipelines_cannot_take(changes, reason, words):
-    with pytest.raises(io.ReadError) as error:
-        io.check_sequence(sequence_with(**changes), "song.tfrecord: record 3")
+    with pytest.raises(ReadError) as error:
+        check_sequence(sequence_with(**changes), "song.tfrecord: record 3")
     assert error.value.reason == reason
     assert words in str(error.value) and "song.tfrecord: record 3" in str(error.value)
 
 
 def test_check_sequence_takes_real_music_and_edge_values(chorales, monkeypatch):
     for chorale in chorales:
-        assert io.check_sequence(chorale) is chorale
+        assert check_sequence(chorale) is chorale
     edge = sequence_with(note_pitch=127, note_velocity=0, sequence_total_time=4 * 3600.0)
     edge.time_signatures.add(time=1.0, numerator=3083, denominator=2688)  # note_seq's pickups
-    io.check_sequence(edge)
+    check_sequence(edge)
     monkeypatch.setattr(limits, "MAX_NOTES", 3)
-    with pytest.raises(io.ReadError, match="4 notes") as error:
-        io.check_sequence(edge)
+    with pytest.raises(ReadError, match="4 notes") as error:
+        check_sequence(edge)
     assert error.value.reason == "sequence_too_many_events"
 
 
 def test_bad_records_in_a_note_sequence_tfrecord_are_counted_and_skipped(tmp_path, chorales):
     path = tmp_path / "notesequences.tfrecord"
     bad_end, bad_nan = sequence_with(note_end_time=1e12), sequence_with(note_end_time=math.nan)
-    io.write_note_sequences(path, [chorales[0], bad_end, chorales[1], bad_nan, chorales[2]])
+    write_note_sequences(path, [chorales[0], bad_end, chorales[1], bad_nan, chorales[2]])
     stats = Stats()
-    assert list(io.read_note_sequences(path, stats)) == chorales[:3]
+    assert list(read_note_sequences(path, stats)) == chorales[:3]
     assert stats["records_failed_sequence_too_long"] == 1
     assert stats["records_failed_invalid_sequence"] == 1
-    assert list(io.read_note_sequences(path)) == chorales[:3]  # no Stats: skipped all the same
+    assert list(read_note_sequences(path)) == chorales[:3]  # no Stats: skipped all the same
     # The same counts reach a create_dataset run's statistics through resolve_input.
-    sequences, _, _ = corpora.resolve_input(path)
+    sequences, _, _ = resolve_input(path)
     assert len(list(sequences)) == 3
     assert sequences.stats["records_failed_sequence_too_long"] == 1
 
@@ -307,7 +314,7 @@ def test_fuzzed_midi_files_are_each_read_or_skipped_with_a_reason(tmp_path):
     counts = report["counts"]
     failed = {k: v for k, v in counts.items() if k.startswith("files_failed_")}
     assert counts["files_read"] + sum(failed.values()) == len(mutants), counts
-    assert set(failed) <= {f"files_failed_{reason}" for reason in io.READ_ERROR_REASONS}
+    assert set(failed) <= {f"files_failed_{reason}" for reason in READ_ERROR_REASONS}
     assert counts["files_read"] > 50 and failed["files_failed_midi_too_long"] > 10
     assert "MemoryError" not in done.stderr  # a refusal by exhaustion is no refusal
     assert report["rss_mb"] < 1500, report["rss_mb"]

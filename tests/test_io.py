@@ -1,4 +1,5 @@
-"""Reading and writing music files and NoteSequence TFRecords (musiczoo.pipelines.io)."""
+"""Reading and writing music files and NoteSequence TFRecords (musiczoo.pipelines.readers:
+files, records; musiczoo.pipelines.writers)."""
 import hashlib
 import logging
 import os
@@ -11,9 +12,12 @@ import sys
 import mido
 import pytest
 
-from musiczoo.pipelines import io
-from musiczoo.pipelines.corpora import music21_corpus_dir
+from musiczoo.pipelines.readers.cache import music21_corpus_dir
+from musiczoo.pipelines.readers.errors import ReadError
+from musiczoo.pipelines.readers.files import convert_directory, iter_music_files, read_file
+from musiczoo.pipelines.readers.records import read_note_sequences, write_note_sequences
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.writers import write_midi
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -87,7 +91,7 @@ def note_tuples(sequence, digits=3):
 
 
 def test_midi_with_tempo_and_time_signature_changes(tmp_path):
-    sequence, = io.read_file(changes_midi(tmp_path / "changes.mid"))
+    sequence, = read_file(changes_midi(tmp_path / "changes.mid"))
     assert [(round(t.time, 3), t.qpm) for t in sequence.tempos] == [(0, 120), (2, 80)]
     assert [(t.time, t.numerator) for t in sequence.time_signatures] == [(0, 4), (2, 3)]
     # pretty_midi drops the zero-length notes (62, 67); the others keep tempo-mapped times.
@@ -99,12 +103,12 @@ def test_magenta_provenance(tmp_path, chorale_paths):
     folder = tmp_path / "my_collection" / "sub"
     folder.mkdir(parents=True)
     shutil.copy(chorale_paths[0], folder / "a.mxl")
-    sequence, = io.read_file(folder / "a.mxl", root_dir=tmp_path / "my_collection")
+    sequence, = read_file(folder / "a.mxl", root_dir=tmp_path / "my_collection")
     assert sequence.collection_name == "my_collection"
     assert sequence.filename == os.path.join("sub", "a.mxl")
     digest = hashlib.sha1(os.path.join("sub", "a.mxl").encode()).hexdigest()
     assert sequence.id == f"/id/musicxml/my_collection/{digest}"
-    alone, = io.read_file(folder / "a.mxl")  # default root: the file's own folder
+    alone, = read_file(folder / "a.mxl")  # default root: the file's own folder
     assert (alone.collection_name, alone.filename) == ("sub", "a.mxl")
 
 
@@ -113,7 +117,7 @@ def test_abc_tunebook_keeps_good_tunes_and_counts_the_rest(tmp_path):
     path.parent.mkdir()
     path.write_text(FOLK_ABC)
     stats = Stats()
-    sequences = io.read_file(path, stats=stats)
+    sequences = read_file(path, stats=stats)
     assert [s.reference_number for s in sequences] == [1, 4]
     assert [s.sequence_metadata.title for s in sequences] == ["Plain tune", "Second plain tune"]
     assert stats["abc_tunes_read"] == 2
@@ -127,7 +131,7 @@ def test_abc_tunebook_keeps_good_tunes_and_counts_the_rest(tmp_path):
 
 def test_real_folk_tunebook():
     stats = Stats()
-    sequences = io.read_file(music21_corpus_dir() / "essenFolksong" / "test0.abc", stats=stats)
+    sequences = read_file(music21_corpus_dir() / "essenFolksong" / "test0.abc", stats=stats)
     assert len(sequences) == stats["abc_tunes_read"] >= 1
     assert stats["abc_tunes_read"] + sum(
         v for k, v in stats.counts.items() if k.startswith("abc_tunes_failed_")) == 16
@@ -155,15 +159,15 @@ def write_bad_files(folder, good_midi):
 def test_each_bad_file_raises_its_reason_naming_the_file(tmp_path):
     good = changes_midi(tmp_path / "good.mid")
     for name, reason in write_bad_files(tmp_path, good).items():
-        with pytest.raises(io.ReadError) as error:
-            io.read_file(tmp_path / name)
+        with pytest.raises(ReadError) as error:
+            read_file(tmp_path / name)
         assert error.value.reason == reason, name
         assert str(tmp_path / name) in str(error.value)
     for name, reason in [("notes.txt", "unsupported_extension"), ("gone.mid", "missing_file")]:
         if name == "notes.txt":
             (tmp_path / name).write_text("hello")
-        with pytest.raises(io.ReadError, match=name) as error:
-            io.read_file(tmp_path / name)
+        with pytest.raises(ReadError, match=name) as error:
+            read_file(tmp_path / name)
         assert error.value.reason == reason
         assert isinstance(error.value, ValueError)
 
@@ -180,7 +184,7 @@ def test_convert_directory_keeps_good_files_and_counts_bad_ones(tmp_path, choral
     output = tmp_path / "out" / "notesequences.tfrecord"
 
     with caplog.at_level(logging.WARNING, logger="musiczoo"):
-        stats = io.convert_directory(folder, output, progress=False)
+        stats = convert_directory(folder, output, progress=False)
 
     assert stats["files_read"] == 4
     assert stats["sequences_read"] == stats["sequences_written"] == 2 + 1 + 2
@@ -190,16 +194,16 @@ def test_convert_directory_keeps_good_files_and_counts_bad_ones(tmp_path, choral
     for name in reasons:  # one clear line per skipped file, naming it
         assert sum(name in r.getMessage() for r in caplog.records) == 1, name
 
-    back = {s.filename: s for s in io.read_note_sequences(output)}
+    back = {s.filename: s for s in read_note_sequences(output)}
     expected = {os.path.join("nested", p.name) for p in chorale_paths[:2]} | {
         "changes.MID", "folk.abc"}
     assert {name for name in back} == expected
     assert all(s.collection_name == "input" for s in back.values())
-    alone, = io.read_file(chorale_paths[0])
+    alone, = read_file(chorale_paths[0])
     assert note_tuples(back[os.path.join("nested", chorale_paths[0].name)]) == note_tuples(alone)
 
-    flat = io.convert_directory(folder, tmp_path / "flat.tfrecord", recursive=False,
-                                progress=False)
+    flat = convert_directory(folder, tmp_path / "flat.tfrecord", recursive=False,
+                             progress=False)
     assert flat["files_read"] == 2 and flat["sequences_written"] == 3
 
 
@@ -207,47 +211,47 @@ def test_iter_music_files(tmp_path):
     for name in ["b.mid", "a.ABC", "sub/c.musicxml", "sub/d.kar", "e.wav", "sub/deeper/f.mxl"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    names = [os.path.relpath(p, tmp_path) for p in io.iter_music_files(tmp_path)]
+    names = [os.path.relpath(p, tmp_path) for p in iter_music_files(tmp_path)]
     assert names == ["a.ABC", "b.mid", "sub/c.musicxml", "sub/d.kar", "sub/deeper/f.mxl"]
-    assert len(io.iter_music_files(tmp_path, recursive=False)) == 2
+    assert len(iter_music_files(tmp_path, recursive=False)) == 2
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        io.iter_music_files(tmp_path / "missing")
+        iter_music_files(tmp_path / "missing")
 
 
 def test_tfrecord_round_trip(tmp_path, chorales):
     path = tmp_path / "deep" / "notesequences.tfrecord"
-    assert io.write_note_sequences(path, iter(chorales[:5])) == 5
-    assert list(io.read_note_sequences(path)) == chorales[:5]
+    assert write_note_sequences(path, iter(chorales[:5])) == 5
+    assert list(read_note_sequences(path)) == chorales[:5]
     assert not os.path.exists(str(path) + ".partial")
-    assert io.write_note_sequences(tmp_path / "empty.tfrecord", []) == 0
-    assert list(io.read_note_sequences(tmp_path / "empty.tfrecord")) == []
+    assert write_note_sequences(tmp_path / "empty.tfrecord", []) == 0
+    assert list(read_note_sequences(tmp_path / "empty.tfrecord")) == []
 
     import tensorflow as tf  # a gzipped file (Magenta could write those too) is recognised
     gzipped = tmp_path / "gzipped.tfrecord"
     with tf.io.TFRecordWriter(str(gzipped), options="GZIP") as writer:
         writer.write(chorales[0].SerializeToString())
-    assert list(io.read_note_sequences(gzipped)) == chorales[:1]
+    assert list(read_note_sequences(gzipped)) == chorales[:1]
 
 
 def test_tfrecord_damage_is_a_clear_error(tmp_path, chorales):
     path = tmp_path / "notesequences.tfrecord"
-    io.write_note_sequences(path, chorales[:3])
+    write_note_sequences(path, chorales[:3])
     data = bytearray(path.read_bytes())
     first_length = int.from_bytes(data[:8], "little")
     flipped = bytearray(data)
     flipped[16 + first_length + 4 + 40] ^= 0xFF  # inside record 1's payload
     damaged = tmp_path / "flipped.tfrecord"
     damaged.write_bytes(bytes(flipped))
-    with pytest.raises(io.ReadError, match="flipped.tfrecord.*record 1") as error:
-        list(io.read_note_sequences(damaged))
+    with pytest.raises(ReadError, match="flipped.tfrecord.*record 1") as error:
+        list(read_note_sequences(damaged))
     assert error.value.reason == "corrupt_tfrecord"
 
     truncated = tmp_path / "truncated.tfrecord"
     truncated.write_bytes(bytes(data[:len(data) - 50]))
-    with pytest.raises(io.ReadError, match="truncated.tfrecord"):
-        list(io.read_note_sequences(truncated))
-    with pytest.raises(io.ReadError, match="missing.tfrecord.*no such file"):
-        list(io.read_note_sequences(tmp_path / "missing.tfrecord"))
+    with pytest.raises(ReadError, match="truncated.tfrecord"):
+        list(read_note_sequences(truncated))
+    with pytest.raises(ReadError, match="missing.tfrecord.*no such file"):
+        list(read_note_sequences(tmp_path / "missing.tfrecord"))
 
 
 def test_tfrecord_of_something_else(tmp_path):
@@ -255,18 +259,18 @@ def test_tfrecord_of_something_else(tmp_path):
     path = tmp_path / "strings.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(b"\xff\xff\xff not a proto")
-    with pytest.raises(io.ReadError, match="not a serialized NoteSequence"):
-        list(io.read_note_sequences(path))
+    with pytest.raises(ReadError, match="not a serialized NoteSequence"):
+        list(read_note_sequences(path))
 
 
 def test_midi_round_trip_keeps_pitches_and_times(tmp_path, chorales):
-    from musiczoo.pipelines.corpora import chorale_voices
+    from musiczoo.pipelines.readers.corpora import chorale_voices
     # The four voices only: MIDI cannot hold two overlapping notes of one pitch on one
     # track, which the full scores have (an oboe doubling the soprano in the same part).
     for index, original in enumerate(filter(None, map(chorale_voices, chorales[:4]))):
         path = tmp_path / "round" / f"{index}.mid"
-        io.write_midi(original, path)
-        back, = io.read_file(path)
+        write_midi(original, path)
+        back, = read_file(path)
         assert note_tuples(back, 2) == note_tuples(original, 2)
         assert [round(t.qpm, 3) for t in back.tempos] == [round(t.qpm, 3) for t in original.tempos]
 
@@ -297,4 +301,4 @@ def test_convert_script_converts(tmp_path, chorale_paths):
     assert result.returncode == 0, result.stderr
     assert re.search(r"files_failed_not_midi +1", result.stdout)
     assert "1 NoteSequences ->" in result.stdout
-    assert len(list(io.read_note_sequences(tmp_path / "out.tfrecord"))) == 1
+    assert len(list(read_note_sequences(tmp_path / "out.tfrecord"))) == 1

@@ -8,9 +8,9 @@ import pytest
 note_seq = pytest.importorskip("note_seq")
 from note_seq import melody_encoder_decoder  # noqa: E402
 
-from musiczoo.pipelines import melodies, notearrays  # noqa: E402
 from musiczoo.pipelines.codecs.base import codec_from_config  # noqa: E402
 from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec  # noqa: E402
+from musiczoo.pipelines.extract import melodies, notearrays  # noqa: E402
 
 BACH = os.path.join(os.path.dirname(note_seq.__file__), "..", "music21", "corpus", "bach")
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from note_seq import sequences_lib
 
-from musiczoo.pipelines import melodies, notearrays, notetable, reference
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
-from musiczoo.pipelines.extractors import MelodyExtractor
+from musiczoo.pipelines.extract import melodies, notearrays, notetable, reference
+from musiczoo.pipelines.extract.extractors import MelodyExtractor
 from musiczoo.pipelines.stats import Stats
 
 

@@ -9,9 +9,14 @@ from musiczoo import commands, registry
 from musiczoo.models.events_rnn.primers import PrimerError
 from musiczoo.models.music_transformer.model import MusicTransformer
 from musiczoo.models.music_transformer.network import transpose_tokens
-from musiczoo.pipelines import chorales, corpora, io, notearrays, tfrecord
 from musiczoo.pipelines.codecs.chorale import REST, ChoraleGridCodec
 from musiczoo.pipelines.codecs.tokens import TokenCodec
+from musiczoo.pipelines.datasets import tfrecord
+from musiczoo.pipelines.extract import chorales, notearrays
+from musiczoo.pipelines.readers import corpora
+from musiczoo.pipelines.readers.files import read_file
+from musiczoo.pipelines.readers.records import write_note_sequences
+from musiczoo.pipelines.writers import write_midi
 
 TINY = ("num_layers=2,d_model=32,num_heads=4,ff_size=64,max_relative_position=32,"
         "max_length=96,batch_size=8,warmup_steps=5,learning_rate=0.003")
@@ -23,7 +28,7 @@ def tiny(config="chorale_transformer", extra=""):
 
 
 def read_grid(path):
-    sequence = io.read_file(path)[0]
+    sequence = read_file(path)[0]
     return chorales.voice_grid(notearrays.from_note_sequence(sequence),
                                order=chorales.named_voice_order(sequence))
 
@@ -132,7 +137,7 @@ def test_reserved_ids_are_never_sampled():
 def trained(tmp_path_factory, bach):
     data = tmp_path_factory.mktemp("mt_data")
     corpus = data / "chorales.tfrecord"           # the corpus' four sung parts of 12 chorales
-    io.write_note_sequences(corpus, bach)
+    write_note_sequences(corpus, bach)
     result = commands.create_dataset("chorale_transformer", str(corpus), data,
                                      eval_ratio=0.25, progress=False)
     assert result.counts["training"] >= 8 and result.counts["eval"] >= 2
@@ -172,7 +177,7 @@ def test_bundle_generates_chorales_and_continues_a_primer(trained, tmp_path, bac
     model = musiczoo.load_bundle(trained[3])
     assert isinstance(model, MusicTransformer)
     primer_path = tmp_path / "primer.mid"
-    io.write_midi(chorales.grid_to_note_sequence(
+    write_midi(chorales.grid_to_note_sequence(
         chorales.voice_grid(notearrays.from_note_sequence(bach[0]))[:16]), primer_path)
     paths = commands.generate(trained[3], tmp_path / "out", num_outputs=2, num_steps=32,
                               primer_midi=str(primer_path), temperature=0.9, top_k=10, seed=5)
@@ -192,7 +197,7 @@ def test_clear_errors(trained, tmp_path, bach):
     with pytest.raises(ValueError, match="num_heads \\(3\\) must divide the width d_model"):
         registry.apply_hparams(registry.find_config("chorale_transformer")[1], "num_heads=3")
     long_primer = tmp_path / "long.mid"
-    io.write_midi(chorales.grid_to_note_sequence(
+    write_midi(chorales.grid_to_note_sequence(
         chorales.voice_grid(notearrays.from_note_sequence(bach[0]))[:40]), long_primer)
     with pytest.raises(PrimerError, match="160 tokens long .*context is 96 tokens"):
         model.generate(1, num_steps=64, primer=str(long_primer))
@@ -208,7 +213,7 @@ def test_clear_errors(trained, tmp_path, bach):
     kept = [n for n in sequence.notes if n.instrument != 3]
     del sequence.notes[:]
     sequence.notes.extend(kept)
-    io.write_midi(sequence, trio)
+    write_midi(sequence, trio)
     with pytest.raises(PrimerError, match="needs 4 voices .*found 3"):
         model.generate(1, num_steps=16, primer=str(trio))
     with pytest.raises(ValueError, match="--primer_melody does not apply"):
@@ -218,7 +223,7 @@ def test_clear_errors(trained, tmp_path, bach):
 def test_generate_cli_with_top_k_and_one_line_errors(trained, tmp_path, bach):
     from tests.test_cli import run_script
     primer = tmp_path / "primer.mid"
-    io.write_midi(chorales.grid_to_note_sequence(
+    write_midi(chorales.grid_to_note_sequence(
         chorales.voice_grid(notearrays.from_note_sequence(bach[1]))[:8]), primer)
     done = run_script("generate", f"--bundle={trained[3]}", f"--output_dir={tmp_path / 'o'}",
                       "--num_outputs=2", "--num_steps=24", f"--primer_midi={primer}",
@@ -233,7 +238,7 @@ def test_generate_cli_with_top_k_and_one_line_errors(trained, tmp_path, bach):
 
 def test_performance_config_trains_and_continues_a_primer(tmp_path, bach):
     corpus = tmp_path / "in.tfrecord"
-    io.write_note_sequences(corpus, bach)
+    write_note_sequences(corpus, bach)
     data = tmp_path / "data"
     result = commands.create_dataset("performance_transformer_88", str(corpus), data,
                                      eval_ratio=0.25, progress=False)
@@ -246,16 +251,16 @@ def test_performance_config_trains_and_continues_a_primer(tmp_path, bach):
     assert np.isfinite(metrics["eval_loss"])
     model = musiczoo.load_bundle(run / "performance_transformer_88.mzb")
     primer = tmp_path / "primer.mid"
-    io.write_midi(bach[0], primer)
+    write_midi(bach[0], primer)
     short = tmp_path / "short.mid"
     head = notearrays.to_note_sequence(notearrays.from_note_sequence(bach[0]))
     kept = [n for n in head.notes if n.end_time <= 2.0]
     del head.notes[:]
     head.notes.extend(kept)
-    io.write_midi(head, short)
+    write_midi(head, short)
     sequences = model.generate(2, num_steps=80, primer=str(short), seed=2, top_k=30)
     assert all(s.notes for s in sequences)
-    primer_notes = sorted((n.pitch, round(n.start_time, 2)) for n in io.read_file(short)[0].notes)
+    primer_notes = sorted((n.pitch, round(n.start_time, 2)) for n in read_file(short)[0].notes)
     out_notes = sorted((n.pitch, round(n.start_time, 2)) for n in sequences[0].notes
                        if n.start_time < 1.9)
     assert out_notes[:len(primer_notes)] == primer_notes[:len(out_notes)]

@@ -11,8 +11,10 @@ import musiczoo
 from musiczoo import commands, registry
 from musiczoo.models.music_vae import inputs, network
 from musiczoo.models.music_vae.model import concatenate, slerp
-from musiczoo.pipelines import io, melodies, notearrays
+from musiczoo.pipelines.extract import melodies, notearrays
+from musiczoo.pipelines.readers.errors import ReadError
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.writers import write_midi
 
 TINY = "enc_rnn_size=[24],dec_rnn_size=[24],z_size=6,batch_size=16"
 TINY_HIER = TINY + ",slice_bars=4,conductor_rnn_size=[12],free_bits=0"
@@ -29,7 +31,7 @@ def melody_file(path, pitches, step_seconds=0.125, drums=False, qpm=120.0):
                                end_time=(step + 1) * step_seconds, is_drum=drums,
                                instrument=9 if drums else 0)
     sequence.total_time = len(pitches) * step_seconds
-    io.write_midi(sequence, path)
+    write_midi(sequence, path)
     return path
 
 
@@ -163,7 +165,7 @@ def test_window_choice_is_explained(vae, tmp_path):
 def test_bad_inputs_get_clear_errors(vae, tmp_path, trained):
     garbage = tmp_path / "broken.mid"
     garbage.write_bytes(b"MThd\x00\x00 not a midi file")
-    with pytest.raises(io.ReadError, match="broken.mid"):
+    with pytest.raises(ReadError, match="broken.mid"):
         vae.encode([garbage])
     short = melody_file(tmp_path / "short.mid", [60, 62, 64, 65])
     with pytest.raises(inputs.InputError, match=r"short.mid: no 2-bar melody"):
@@ -196,7 +198,7 @@ def test_drums_vae_reads_drum_files_and_refuses_melodies(tmp_path):
 
 
 def test_interpolate_command_writes_the_path(trained, tmp_path, chorale_paths):
-    from musiczoo.pipelines.io import read_file
+    from musiczoo.pipelines.readers.files import read_file
     paths = commands.interpolate(str(trained[2]), str(chorale_paths[2]), str(chorale_paths[3]),
                                  tmp_path, num_outputs=4, seed=1, overwrite=True)
     names = [p.name for p in paths]

@@ -13,7 +13,10 @@ import pytest
 
 import musiczoo
 from musiczoo import bundle, commands, outputs
-from musiczoo.pipelines import io, melodies
+from musiczoo.pipelines.extract import melodies
+from musiczoo.pipelines.readers.files import convert_directory, read_file
+from musiczoo.pipelines.readers.records import read_note_sequences
+from musiczoo.pipelines.writers import write_midi, write_midi_files
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TAGGED = re.compile(r"(?P<stem>.+)_\d{8}-\d{6}(-\d+)?_(?P<n>\d{3}|all)\.mid")
@@ -35,18 +38,18 @@ def test_safe_names_keep_only_harmless_characters():
 
 
 def test_a_second_run_never_replaces_the_first(tmp_path):
-    first = io.write_midi_files([melody(60), melody(62)], tmp_path, "basic_rnn")
+    first = write_midi_files([melody(60), melody(62)], tmp_path, "basic_rnn")
     before = {p: p.read_bytes() for p in first}
-    second = io.write_midi_files([melody(64), melody(65)], tmp_path, "basic_rnn")
+    second = write_midi_files([melody(64), melody(65)], tmp_path, "basic_rnn")
     assert len(set(first) | set(second)) == 4
     assert all(TAGGED.fullmatch(p.name) for p in first + second)
     assert {p: p.read_bytes() for p in first} == before
-    assert [io.read_file(p)[0].notes[0].pitch for p in second] == [64, 65]
+    assert [read_file(p)[0].notes[0].pitch for p in second] == [64, 65]
     # --overwrite: the fixed names, replaced in place (and only those)
-    fixed = io.write_midi_files([melody(67)], tmp_path, "basic_rnn", overwrite=True)
-    again = io.write_midi_files([melody(69)], tmp_path, "basic_rnn", overwrite=True)
+    fixed = write_midi_files([melody(67)], tmp_path, "basic_rnn", overwrite=True)
+    again = write_midi_files([melody(69)], tmp_path, "basic_rnn", overwrite=True)
     assert fixed == again == [tmp_path / "basic_rnn_001.mid"]
-    assert io.read_file(fixed[0])[0].notes[0].pitch == 69
+    assert read_file(fixed[0])[0].notes[0].pitch == 69
     assert len(list(tmp_path.iterdir())) == 5  # no temporary file left behind
 
 
@@ -55,10 +58,11 @@ def test_parallel_runs_into_one_folder_lose_nothing(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from musiczoo.pipelines import io, melodies
+        from musiczoo.pipelines.extract import melodies
+        from musiczoo.pipelines.writers import write_midi_files
         pitch = int(sys.argv[1])
         pieces = [melodies.melody_to_note_sequence([pitch, -2] * 16, 4) for _ in range(24)]
-        for path in io.write_midi_files(pieces, sys.argv[2], "basic_rnn"):
+        for path in write_midi_files(pieces, sys.argv[2], "basic_rnn"):
             print(path)
     """)
     runs = [subprocess.Popen([sys.executable, "-c", script, str(60 + i), str(tmp_path)],
@@ -71,7 +75,7 @@ def test_parallel_runs_into_one_folder_lose_nothing(tmp_path):
         printed += out.split()
     files = sorted(tmp_path.glob("*.mid"))
     assert len(files) == len(set(printed)) == 96
-    pitches = sorted(io.read_file(p)[0].notes[0].pitch for p in files)
+    pitches = sorted(read_file(p)[0].notes[0].pitch for p in files)
     assert pitches == sorted([60, 61, 62, 63] * 24)
 
 
@@ -86,14 +90,14 @@ def test_special_and_taken_targets_are_refused(tmp_path):
     taken = tmp_path / "taken.mid"
     taken.write_bytes(b"mine")
     with pytest.raises(outputs.OutputError, match="--overwrite"):
-        io.write_midi(melody(60), taken, overwrite=False)
+        write_midi(melody(60), taken, overwrite=False)
     assert taken.read_bytes() == b"mine"
     # a symbolic link is replaced as a link: its target is never written through
     target = tmp_path / "elsewhere.txt"
     target.write_text("keep")
     link = tmp_path / "link.mid"
     link.symlink_to(target)
-    io.write_midi(melody(60), link, overwrite=True)
+    write_midi(melody(60), link, overwrite=True)
     assert target.read_text() == "keep" and not link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "elsewhere.txt", "link.mid", "pipe", "taken.mid"]
@@ -118,7 +122,7 @@ def test_convert_refuses_a_special_file_and_an_existing_output(tmp_path, chorale
     done = run_script("convert", f"--input_dir={source}", f"--output_file={existing}",
                       "--overwrite")
     assert done.returncode == 0, done.stderr
-    assert len(list(io.read_note_sequences(existing))) == 1
+    assert len(list(read_note_sequences(existing))) == 1
 
 
 def _renamed_bundle(tmp_path, name):
@@ -165,7 +169,7 @@ def test_unwritable_outputs_are_one_line_errors(read_only_dir, tmp_path, chorale
         with pytest.raises(outputs.OutputError):
             commands.create_dataset("basic_rnn", str(chorale_paths[0]), folder, progress=False)
         with pytest.raises(outputs.OutputError):
-            io.convert_directory(str(tmp_path / "no_such_input"), str(folder / "x.tfrecord"))
+            convert_directory(str(tmp_path / "no_such_input"), str(folder / "x.tfrecord"))
         with pytest.raises(outputs.OutputError):
             commands.interpolate("cat-mel_2bar_small", chorale_paths[0], chorale_paths[1],
                                  folder / "interp")
@@ -186,7 +190,7 @@ def test_generated_midi_ends_on_its_last_bar_line(tmp_path, name, steps, bars):
     written = commands.generate(name, tmp_path, num_outputs=3, num_steps=steps, seed=3,
                                 temperature=0.5)
     for path in written:
-        sequence = io.read_file(path)[0]
+        sequence = read_file(path)[0]
         qpm = sequence.tempos[0].qpm if sequence.tempos else 120.0
         seconds = bars * 4 * 60.0 / qpm  # every family writes 4/4
         assert mido.MidiFile(path).length == pytest.approx(seconds, abs=1e-6), path

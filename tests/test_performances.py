@@ -15,12 +15,14 @@ import pytest
 from music21 import corpus
 from note_seq import encoder_decoder, performance_encoder_decoder, performance_lib, sequences_lib
 
-from musiczoo.pipelines import notearrays
 from musiczoo.pipelines.codecs.base import codec_from_config
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
-from musiczoo.pipelines.performances import (NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, Performance,
-                                             apply_sustain, extract_performances,
-                                             performance_to_note_sequence, split_into_chunks)
+from musiczoo.pipelines.extract import notearrays
+from musiczoo.pipelines.extract.performances import (NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY,
+                                                     Performance, apply_sustain,
+                                                     extract_performances,
+                                                     performance_to_note_sequence,
+                                                     split_into_chunks)
 from musiczoo.pipelines.stats import Stats
 
 CHORALES = ["bwv1.6", "bwv10.7", "bwv101.7", "bwv11.6", "bwv111.6"]

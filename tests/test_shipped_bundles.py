@@ -62,7 +62,8 @@ def test_shipped_melody_vae_reconstructs_and_interpolates(chorale_paths):
 
 
 def test_shipped_chorale_transformer_sings_in_four_ordered_voices():
-    from musiczoo.pipelines import chorales, corpora, notearrays
+    from musiczoo.pipelines.extract import chorales, notearrays
+    from musiczoo.pipelines.readers import corpora
     model = musiczoo.load_bundle("chorale_transformer")
     ordered = 0
     for sequence in model.generate(4, 64, seed=0, temperature=0.9):

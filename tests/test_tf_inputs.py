@@ -20,7 +20,7 @@ BATCH = 4
 def chorale_melodies(chorale_paths):
     """Real melody events (48..84) from a few Bach chorales, each <= 512 steps."""
     import note_seq
-    from musiczoo.pipelines import melodies, notearrays
+    from musiczoo.pipelines.extract import melodies, notearrays
     found = []
     for path in chorale_paths[::40][:6]:
         ns = note_seq.musicxml_file_to_sequence_proto(str(path))

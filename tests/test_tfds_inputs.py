@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from musiczoo.pipelines import corpora, tfds_inputs
+from musiczoo.pipelines.readers import tfds as tfds_inputs
+from musiczoo.pipelines.readers.inputs import resolve_input
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ def test_unprepared_dataset_offline_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(tfds_inputs, "connection_problem", offline)
     with pytest.raises(ValueError) as error:
-        corpora.resolve_input("tfds:groove/2bar-midionly")
+        resolve_input("tfds:groove/2bar-midionly")
     message = str(error.value)
     assert "TFDS needs network access to download groove/2bar-midionly" in message
     assert "storage.googleapis.com:443" in message and str(tmp_path) in message
@@ -54,12 +55,12 @@ def test_a_prepared_dataset_loads_offline(tmp_path, monkeypatch, chorales):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from musiczoo.pipelines import io
+    from musiczoo.pipelines.writers import write_midi
 
     midis = []
     for index, chorale in enumerate(chorales[:2]):
         path = tmp_path / f"{index}.mid"
-        io.write_midi(chorale, path)
+        write_midi(chorale, path)
         midis.append(path.read_bytes())
 
     class TinyMidiForTest(tfds.core.GeneratorBasedBuilder):
@@ -81,7 +82,7 @@ def test_a_prepared_dataset_loads_offline(tmp_path, monkeypatch, chorales):
     TinyMidiForTest(data_dir=str(data_dir)).download_and_prepare()
     monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
     monkeypatch.setattr(tfds_inputs, "connection_problem", offline)
-    sequences, _, description = corpora.resolve_input("tfds:tiny_midi_for_test")
+    sequences, _, description = resolve_input("tfds:tiny_midi_for_test")
     read = list(sequences)
     assert "tiny_midi_for_test" in description
     assert sorted(s.filename for s in read) == ["piece_0", "piece_1"]

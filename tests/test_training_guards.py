@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musiczoo import commands, outputs, registry, training
-from musiczoo.pipelines import dataset
+from musiczoo.pipelines.datasets import build as dataset
 from tests.test_cli import run_script
 
 TINY = "layer_sizes=[16],batch_size=4"

@@ -3,7 +3,7 @@ import note_seq
 import numpy as np
 from note_seq import sequences_lib
 
-from musiczoo.pipelines import notearrays, transforms
+from musiczoo.pipelines.extract import notearrays, transforms
 from musiczoo.pipelines.stats import Stats
 
 

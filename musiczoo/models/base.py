@@ -15,7 +15,7 @@ import datetime
 import pathlib
 
 from musiczoo import bundles, checks
-from musiczoo.pipelines import io
+from musiczoo.pipelines.writers import write_midi_files
 
 PRIMER_FLAGS = ("primer_melody", "primer_drums", "primer_midi")
 BEAM_OPTIONS = ("beam_size", "branch_factor", "steps_per_iteration")
@@ -114,7 +114,7 @@ class BundledModel:
                 raise ValueError(f"beam search ({', '.join('--' + k for k in given)}) does "
                                  f"not apply to {type(self).__name__} sampling")
         sequences = self.generate(num_outputs, primer=primer or None, **options)
-        return io.write_midi_files(sequences, output_dir, self.config.name,
+        return write_midi_files(sequences, output_dir, self.config.name,
                                    overwrite=overwrite)
 
     @classmethod

@@ -32,7 +32,7 @@ def user_errors():
     # library raises OutputError / ReadError (ValueErrors) where it can name more.
     errors = [BundleError, RegistryError, OSError, ValueError]
     try:
-        from musiczoo.pipelines.io import ReadError
+        from musiczoo.pipelines.readers.errors import ReadError
         errors.append(ReadError)
     except ImportError:
         pass

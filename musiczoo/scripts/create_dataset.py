@@ -21,7 +21,7 @@ flags.mark_flags_as_required(["config", "input", "output_dir"])
 
 def main():
     from musiczoo import commands
-    from musiczoo.pipelines import dataset, explain
+    from musiczoo.pipelines.datasets import build as dataset, explain
     title = f"{FLAGS.config} dataset statistics"
     try:
         result = commands.create_dataset(FLAGS.config, FLAGS.input, FLAGS.output_dir,

@@ -1,2 +1,2 @@
 """Drums RNN: configs now; the model joins with the events-RNN core."""
-from musiczoo.models.drums_rnn.configs import DrumsRNNConfig  # noqa: F401 (registers)
+from musiczoo.models.drums_rnn.configs import DrumsRNNConfig  # noqa: F401

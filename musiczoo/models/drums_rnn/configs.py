@@ -1,12 +1,12 @@
 """Drums RNN configs under Magenta's names and meanings (drums_rnn_model.default_configs)."""
 import dataclasses
 
-from musiczoo import checks, registry
+from musiczoo import checks
 from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES, ONE_DRUM_PITCHES, MultiDrumCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import DrumExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.extractors import DrumExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +50,10 @@ class DrumsRNNConfig(EventsRNNConfig):
             codec=self.codec())
 
 
-registry.register_family(
-    "drums_rnn", DrumsRNNConfig, "LSTM over drum patterns (Magenta's Drums RNN).",
-    model_path="musiczoo.models.drums_rnn.model:DrumsRNN")
-
-for _config in (
+# Magenta's named configs; musiczoo.models registers them.
+CONFIGS = (
     DrumsRNNConfig("one_drum", "Drums RNN with 2-state encoding.", encoding="one_hot",
                    drum_type_pitches=ONE_DRUM_PITCHES, steps_per_quarter=2,
                    layer_sizes=(128, 128), attn_length=0, clip_norm=5.0),
     DrumsRNNConfig("drum_kit", "Drums RNN with multiple drums and binary counters."),
-):
-    registry.register_config("drums_rnn", _config)
+)

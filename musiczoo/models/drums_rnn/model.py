@@ -4,7 +4,7 @@ import numpy as np
 
 from musiczoo.models.events_rnn import primers
 from musiczoo.models.events_rnn.family import EventsRNN
-from musiczoo.pipelines import drums
+from musiczoo.pipelines.extract import drums
 
 DEFAULT_PRIMER = [(36,)]  # one kick, as Magenta's drums_rnn_generate
 

@@ -4,7 +4,9 @@ import pathlib
 
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import io, notearrays
+from musiczoo.pipelines.extract import notearrays
+from musiczoo.pipelines.readers.errors import ReadError, check_sequence
+from musiczoo.pipelines.readers.files import read_file
 
 
 class PrimerError(ValueError):
@@ -28,13 +30,13 @@ def read_primer_sequence(primer):
     """A NoteSequence from a MIDI/MusicXML/ABC path or a NoteSequence (both checked)."""
     if isinstance(primer, music_pb2.NoteSequence):
         try:
-            return io.check_sequence(primer, "the primer NoteSequence")
-        except io.ReadError as error:
+            return check_sequence(primer, "the primer NoteSequence")
+        except ReadError as error:
             raise PrimerError(f"unusable primer: {error}") from None
     path = pathlib.Path(primer)
     try:
-        sequences = io.read_file(path)
-    except io.ReadError as error:
+        sequences = read_file(path)
+    except ReadError as error:
         raise PrimerError(f"unreadable primer: {error}") from None
     if not sequences or not sequences[0].notes:
         raise PrimerError(f"{path}: the primer has no notes")

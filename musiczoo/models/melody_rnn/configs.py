@@ -2,13 +2,12 @@
 import dataclasses
 from typing import Optional
 
-from musiczoo import registry
 from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
 from musiczoo.pipelines.codecs.lookback import LookbackCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import MelodyExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.extractors import MelodyExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,17 +53,12 @@ class MelodyRNNConfig(EventsRNNConfig):
             codec=self.codec())
 
 
-registry.register_family(
-    "melody_rnn", MelodyRNNConfig,
-    "LSTM over monophonic melodies (Magenta's Melody RNN).",
-    model_path="musiczoo.models.melody_rnn.model:MelodyRNN")
-
-for _config in (
+# Magenta's named configs; musiczoo.models registers them.
+CONFIGS = (
     MelodyRNNConfig("basic_rnn", "Melody RNN with one-hot encoding."),
     MelodyRNNConfig("mono_rnn", "Monophonic RNN with one-hot encoding over all 128 pitches.",
                     min_note=0, max_note=128, transpose_to_key=None),
     MelodyRNNConfig("lookback_rnn", "Melody RNN with lookback encoding.", encoding="lookback"),
     MelodyRNNConfig("attention_rnn", "Melody RNN with lookback (key) encoding and attention.",
                     encoding="key", attn_length=40, clip_norm=3.0),
-):
-    registry.register_config("melody_rnn", _config)
+)

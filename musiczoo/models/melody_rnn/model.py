@@ -4,7 +4,7 @@ import numpy as np
 
 from musiczoo.models.events_rnn import primers
 from musiczoo.models.events_rnn.family import EventsRNN
-from musiczoo.pipelines import melodies
+from musiczoo.pipelines.extract import melodies
 
 DEFAULT_PRIMER = [60]  # middle C, as Magenta's melody_rnn_generate
 

@@ -9,14 +9,14 @@ relative positions up to the context) scaled to what trains on a CPU; change any
 """
 import dataclasses
 
-from musiczoo import checks, registry
-from musiczoo.pipelines import transforms
-from musiczoo.pipelines.chorales import ChoraleGridExtractor
+from musiczoo import checks
 from musiczoo.pipelines.codecs.chorale import ChoraleGridCodec
 from musiczoo.pipelines.codecs.performance import PerformanceCodec
 from musiczoo.pipelines.codecs.tokens import TokenCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.extractors import PerformanceExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract import transforms
+from musiczoo.pipelines.extract.chorales import ChoraleGridExtractor
+from musiczoo.pipelines.extract.extractors import PerformanceExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,18 +90,13 @@ class MusicTransformerConfig:
                         train_transforms=(transforms.stretch_augment(stretch),))
 
 
-registry.register_family(
-    "music_transformer", MusicTransformerConfig,
-    "Decoder-only Transformer with relative attention over chorale grids or performance "
-    "events (Music Transformer).",
-    model_path="musiczoo.models.music_transformer.model:MusicTransformer")
-
 # The two piano configs share one network and a 1024-event context; only their
 # vocabularies differ.
 _PIANO = dict(representation="performance", num_layers=6, d_model=512, ff_size=1024,
               max_relative_position=1024, max_length=1024)
 
-for _config in (
+# Magenta's named configs; musiczoo.models registers them.
+CONFIGS = (
     MusicTransformerConfig(
         "chorale_transformer", "Four-voice chorales on a 16th-note grid, SATB interleaved "
         "(the paper's JSB Chorales setup)."),
@@ -113,5 +108,4 @@ for _config in (
         "performance_transformer_88", "Piano performances as the 310-event vocabulary "
         "(88 keys plus padding and end ids, as Magenta's score2perf).",
         min_pitch=21, max_pitch=108, num_reserved_ids=2, **_PIANO),
-):
-    registry.register_config("music_transformer", _config)
+)

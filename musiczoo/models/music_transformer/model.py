@@ -15,7 +15,7 @@ import numpy as np
 from musiczoo import runtime
 from musiczoo.models.base import BundledModel, check_generation
 from musiczoo.models.events_rnn import primers
-from musiczoo.pipelines import chorales, notearrays, performances
+from musiczoo.pipelines.extract import chorales, notearrays, performances
 
 log = logging.getLogger("musiczoo")
 DEFAULT_STEPS = {"chorale": 128, "performance": 1024}

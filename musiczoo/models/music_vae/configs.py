@@ -6,11 +6,11 @@ min_learning_rate, grad_clip), so a Magenta user's `--hparams` carry over.
 """
 import dataclasses
 
-from musiczoo import checks, registry
+from musiczoo import checks
 from musiczoo.pipelines.codecs.drums import MultiDrumCodec
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec
-from musiczoo.pipelines.dataset import DataSpec
-from musiczoo.pipelines.windows import PIANO_MAX, PIANO_MIN, IdsCodec, WindowExtractor
+from musiczoo.pipelines.datasets.build import DataSpec
+from musiczoo.pipelines.extract.windows import PIANO_MAX, PIANO_MIN, IdsCodec, WindowExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +91,8 @@ class MusicVAEConfig:
         return DataSpec(extractor=self.extractor(), codec=self.codec())
 
 
-registry.register_family(
-    "music_vae", MusicVAEConfig,
-    "Variational autoencoder over 2- and 16-bar melodies and drum loops (Magenta's MusicVAE).",
-    model_path="musiczoo.models.music_vae.model:MusicVAE")
-
-for _config in (
+# Magenta's named configs; musiczoo.models registers them.
+CONFIGS = (
     MusicVAEConfig(
         "cat-mel_2bar_small", "2-bar melodies: BiLSTM encoder, categorical LSTM decoder.",
         beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000,
@@ -110,5 +106,4 @@ for _config in (
         "LSTM decoder per bar.", slice_bars=16, z_size=512, enc_rnn_size=(2048, 2048),
         dec_rnn_size=(1024, 1024), conductor_rnn_size=(1024, 1024), free_bits=256,
         beta_rate=0.99999, transpose_range=5),
-):
-    registry.register_config("music_vae", _config)
+)

@@ -10,9 +10,10 @@ import re
 
 import numpy as np
 
-from musiczoo.pipelines import io, notearrays
+from musiczoo.pipelines.extract import notearrays
+from musiczoo.pipelines.extract.windows import slice_windows
+from musiczoo.pipelines.readers.files import read_file
 from musiczoo.pipelines.stats import Stats
-from musiczoo.pipelines.windows import slice_windows
 
 log = logging.getLogger("musiczoo")
 SELECTIONS = "first, longest, or bar=N"
@@ -43,7 +44,7 @@ def _describe_notes(sequence):
 def _read(source):
     if hasattr(source, "notes"):
         return source, getattr(source, "filename", "") or "<NoteSequence>"
-    sequences = io.read_file(source)  # ReadError names the file and the problem
+    sequences = read_file(source)  # ReadError names the file and the problem
     if not sequences:
         raise InputError(f"{source}: the file holds no music")
     return sequences[0], str(source)

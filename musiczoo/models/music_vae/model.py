@@ -12,11 +12,11 @@ import pathlib
 
 import numpy as np
 
-from musiczoo import runtime
-from musiczoo import checks
+from musiczoo import checks, runtime
 from musiczoo.models.base import MAX_OUTPUTS, BundledModel, check_generation
 from musiczoo.models.music_vae import inputs
-from musiczoo.pipelines import drums, io, melodies
+from musiczoo.pipelines.extract import drums, melodies
+from musiczoo.pipelines.writers import write_midi_files
 
 DEFAULT_QPM = 120.0
 SHUFFLE_BUFFER = 1 << 17
@@ -208,8 +208,8 @@ class MusicVAE(BundledModel):
                                      seed, select, qpm or DEFAULT_QPM)
         whole = concatenate(sequences, self.window_steps, self.config.steps_per_quarter)
         suffixes = [f"{n:03d}" for n in range(1, len(sequences) + 1)] + ["all"]
-        return io.write_midi_files(sequences + [whole], output_dir,
-                                   f"{self.config.name}_interp", suffixes, overwrite)
+        return write_midi_files(sequences + [whole], output_dir,
+                                f"{self.config.name}_interp", suffixes, overwrite)
 
 
 def concatenate(sequences, window_steps, steps_per_quarter):

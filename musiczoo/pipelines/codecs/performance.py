@@ -8,8 +8,8 @@ the 88 piano keys (21..108): 308, or 310 with Music Transformer's two reserved i
 import numpy as np
 
 from musiczoo.pipelines.codecs.base import Codec, register_codec
-from musiczoo.pipelines.performances import (EVENT_NAMES, NOTE_OFF, NOTE_ON, TIME_SHIFT,
-                                             VELOCITY, Performance)
+from musiczoo.pipelines.extract.performances import (EVENT_NAMES, NOTE_OFF, NOTE_ON,
+                                                     TIME_SHIFT, VELOCITY, Performance)
 
 
 @register_codec

@@ -8,7 +8,7 @@ augmentation, so variants of one piece never land on both sides.
 import dataclasses
 import hashlib
 
-from musiczoo.pipelines import notearrays
+from musiczoo.pipelines.extract import notearrays
 
 
 def compose(*transforms):

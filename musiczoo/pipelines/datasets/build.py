@@ -14,8 +14,9 @@ import pathlib
 from typing import Optional
 
 from musiczoo import outputs
-from musiczoo.pipelines import explain, notearrays, performances, tfrecord, transforms
 from musiczoo.pipelines.codecs.base import Codec
+from musiczoo.pipelines.datasets import explain, tfrecord
+from musiczoo.pipelines.extract import notearrays, performances, transforms
 from musiczoo.pipelines.stats import SequenceError, Stats
 from musiczoo.progress import Progress
 

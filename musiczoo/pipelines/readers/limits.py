@@ -14,7 +14,7 @@ with one delta-time of 0x0FFFFFFF ticks made a dataset run grow to 6.9 GB. Here:
   whose values would break or blow up the pipelines (NaN or negative times, pitches
   outside 0..127, days of music: quantization allocates per step).
 
-Each raises `LimitError(reason, detail)`; `io` turns it into a ReadError naming the file.
+Each raises `LimitError(reason, detail)`; `errors` turns it into a ReadError naming the file.
 """
 import dataclasses
 import math

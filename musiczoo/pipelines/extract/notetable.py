@@ -10,8 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from musiczoo.pipelines import notearrays
-from musiczoo.pipelines.notearrays import QuantizeError
+from musiczoo.pipelines.extract import notearrays
+from musiczoo.pipelines.extract.notearrays import QuantizeError
 
 
 @dataclasses.dataclass

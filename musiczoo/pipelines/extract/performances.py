@@ -21,7 +21,7 @@ import numpy as np
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines import notearrays
+from musiczoo.pipelines.extract import notearrays
 from musiczoo.pipelines.stats import SequenceError
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4

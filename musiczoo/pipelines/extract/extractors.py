@@ -7,7 +7,7 @@ config can declare it, and run over a batch of NoteArrays at once.
 import dataclasses
 from typing import Optional
 
-from musiczoo.pipelines import drums, melodies, notearrays, notetable, performances
+from musiczoo.pipelines.extract import drums, melodies, notearrays, notetable, performances
 
 
 @dataclasses.dataclass(frozen=True)

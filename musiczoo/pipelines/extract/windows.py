@@ -11,9 +11,9 @@ import dataclasses
 
 import numpy as np
 
-from musiczoo.pipelines import drums, melodies, notetable
 from musiczoo.pipelines.codecs.base import Codec, codec_from_config, register_codec
-from musiczoo.pipelines.extractors import quantized_parts
+from musiczoo.pipelines.extract import drums, melodies, notetable
+from musiczoo.pipelines.extract.extractors import quantized_parts
 
 # Magenta's OneHotMelodyConverter range: the 88 piano keys (90 classes with no-event/off).
 PIANO_MIN, PIANO_MAX = 21, 109

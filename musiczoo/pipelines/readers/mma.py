@@ -14,15 +14,16 @@ import subprocess
 import tempfile
 import time
 
-from musiczoo.pipelines import io
-# corpora imports this module only when the corpus is used, so there is no import cycle.
-from musiczoo.pipelines.corpora import _content_key, data_dir
+from musiczoo.pipelines.readers.cache import data_dir
+from musiczoo.pipelines.readers.files import content_key, iter_music_files, read_files
+from musiczoo.pipelines.readers.midi import midi_bytes_to_sequence
 from musiczoo.pipelines.stats import Stats
+from musiczoo.pipelines.writers import write_midi
 from musiczoo.progress import Progress
 
 logger = logging.getLogger(__name__)
 
-MMA_BUILD_COMMAND = ("apt-get install -y mma && python -c 'from musiczoo.pipelines.mma "
+MMA_BUILD_COMMAND = ("apt-get install -y mma && python -c 'from musiczoo.pipelines.readers.mma "
                      "import build_mma_grooves; build_mma_grooves()'")
 MMA_LIBRARY_DIRS = ("/usr/share/mma/lib", "/usr/local/share/mma/lib")
 MIN_GROOVE_BARS = 8
@@ -74,7 +75,7 @@ def _render_groove(mma, job, workdir):
 
 
 def _drums_only(midi, name):
-    sequence = io.midi_bytes_to_sequence(midi, name)
+    sequence = midi_bytes_to_sequence(midi, name)
     drums = [n for n in sequence.notes if n.is_drum]
     del sequence.notes[:]
     sequence.notes.extend(drums)
@@ -130,12 +131,12 @@ def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None
                 if sequence is None:
                     stats.count("grooves_skipped_no_drums")
                     continue
-                key = _content_key(sequence)
+                key = content_key(sequence)
                 if key in seen:
                     stats.count("grooves_skipped_duplicate")
                     continue
                 seen.add(key)
-                io.write_midi(sequence, output_dir / job["file"])
+                write_midi(sequence, output_dir / job["file"])
                 written.append({k: v for k, v in job.items() if k != "library_file"})
                 stats.count("grooves_written")
         meter.finish()
@@ -162,8 +163,8 @@ def mma_grooves_dir():
 def mma_grooves(stats=None):
     """Yields the rendered MMA drum grooves (title = groove name, genre = library/style)."""
     folder = mma_grooves_dir()
-    for sequence in io.read_files(io.iter_music_files(folder), stats, progress=False,
-                                  root_dir=folder):
+    for sequence in read_files(iter_music_files(folder), stats, progress=False,
+                               root_dir=folder):
         sequence.collection_name = "mma_grooves"
         sequence.sequence_metadata.title = os.path.splitext(os.path.basename(sequence.filename))[0]
         sequence.sequence_metadata.genre.append(os.path.dirname(sequence.filename))

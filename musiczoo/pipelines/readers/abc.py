@@ -1,6 +1,6 @@
 """ABC tunebooks: splitting and decoding them, reading them with note_seq or with music21.
 
-note_seq's ABC parser (the one Magenta's converter used) backs `io.read_file`; it has no
+note_seq's ABC parser (the one Magenta's converter used) backs `files.read_file`; it has no
 rests, tuplets, grace notes, chords or variant endings, so `read_abc_tune_with_music21` is
 there for corpora that need those (folk_melodies).
 """
@@ -11,8 +11,7 @@ import warnings
 from note_seq import abc_parser, constants
 from note_seq.protobuf import music_pb2
 
-# io does not import this module at load time (it calls read_abc_file lazily), so no cycle.
-from musiczoo.pipelines.io import ReadError, _read_bytes, check_sequence
+from musiczoo.pipelines.readers.errors import ReadError, check_sequence, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def decode_abc(data):
 
 def read_abc_file(path, stats=None):
     """The tunes note_seq can parse in one ABC file; failures counted in `stats`, logged."""
-    header, tunes = split_abc_tunebook(decode_abc(_read_bytes(path)))
+    header, tunes = split_abc_tunebook(decode_abc(read_bytes(path)))
     sequences, failures, seen = [], collections.Counter(), set()
     first_error = None
     for lines in tunes:

@@ -256,7 +256,7 @@ def extract_melodies(arrays, stats=None, **kwargs):
     if not arrays.is_quantized or not arrays.steps_per_quarter:
         raise ValueError(f"{arrays.filename or arrays.id}: melody extraction needs a "
                          "sequence quantized relative to the beat (steps_per_quarter)")
-    from musiczoo.pipelines.notetable import NoteTable
+    from musiczoo.pipelines.extract.notetable import NoteTable
     n = len(arrays)
     numerator, denominator = arrays.time_signature
     table = NoteTable(

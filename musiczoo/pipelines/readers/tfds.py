@@ -15,7 +15,9 @@ import threading
 import urllib.parse
 import urllib.request
 
-from musiczoo.pipelines import io
+from musiczoo.pipelines.readers.errors import ReadError
+from musiczoo.pipelines.readers.files import generate_note_sequence_id
+from musiczoo.pipelines.readers.midi import midi_bytes_to_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +155,13 @@ def tfds_sequences(name, split="train", stats=None, builder=None):
         example_id = example.get("id", str(index))
         example_id = example_id.decode() if isinstance(example_id, bytes) else example_id
         try:
-            sequence = io.midi_bytes_to_sequence(example["midi"], f"tfds:{name}/{example_id}")
-        except io.ReadError as error:  # one bad MIDI in a big dataset: count it, go on
+            sequence = midi_bytes_to_sequence(example["midi"], f"tfds:{name}/{example_id}")
+        except ReadError as error:  # one bad MIDI in a big dataset: count it, go on
             logger.warning("skipped %s", error)
             if stats is not None:
                 stats.count(f"files_failed_{error.reason}")
             continue
         sequence.collection_name = name
         sequence.filename = example_id
-        sequence.id = io.generate_note_sequence_id(example_id, name, "midi")
+        sequence.id = generate_note_sequence_id(example_id, name, "midi")
         yield sequence

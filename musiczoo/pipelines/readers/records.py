@@ -1,0 +1,87 @@
+"""TFRecord files of NoteSequences, in Magenta's layout: one serialized
+`music_pb2.NoteSequence` per record, uncompressed (gzip is recognised when reading).
+"""
+import logging
+import os
+import pathlib
+import re
+import warnings
+
+with warnings.catch_warnings():
+    # note_seq imports pydub, which warns about a missing ffmpeg that we never use.
+    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
+    from note_seq.protobuf import music_pb2
+
+from musiczoo import outputs
+from musiczoo.pipelines.readers.errors import ReadError, check_sequence
+
+logger = logging.getLogger(__name__)
+
+
+def write_note_sequences(path, sequences, overwrite=True, empty_error=None):
+    """Writes NoteSequences to a TFRecord file in Magenta's layout; returns how many.
+
+    Writes to a temporary name first, so an interrupted run never leaves a short file
+    under the real name; an existing file is replaced only with `overwrite`, and never
+    when it is not a regular file (a device, a folder). With `empty_error` (a message),
+    writing no sequence raises ValueError(empty_error) and leaves no file.
+    """
+    import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
+
+    path = pathlib.Path(path)
+    outputs.output_dir(path.parent)
+    outputs.check_target(path, overwrite)
+    count = 0
+    with outputs.atomic_path(path, overwrite) as partial:
+        try:
+            with tf.io.TFRecordWriter(partial) as writer:
+                for sequence in sequences:
+                    writer.write(sequence.SerializeToString())
+                    count += 1
+        except tf.errors.OpError as error:  # TF reports write failures as its own errors
+            raise outputs.OutputError(path, f"cannot be written: {error.message}") from None
+        if not count and empty_error:
+            raise ValueError(empty_error)
+    return count
+
+
+def read_note_sequences(path, stats=None):
+    """Yields the NoteSequences in a TFRecord file (Magenta's `notesequences.tfrecord`).
+
+    Record checksums are verified; a damaged file raises ReadError naming the file and the
+    record index. A record that is a NoteSequence the pipelines cannot safely take (see
+    `check_sequence`) is logged and skipped, and counted as `records_failed_<reason>` when
+    `stats` is given. Gzip-compressed files are recognised by their magic bytes.
+    """
+    import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ReadError(path, "missing_file")
+    with open(path, "rb") as f:
+        compression = "GZIP" if f.read(2) == b"\x1f\x8b" else ""
+    records = iter(tf.data.TFRecordDataset(path, compression_type=compression))
+    index = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except tf.errors.OpError as e:  # DataLossError: bad checksum or truncated record.
+            # Keep TF's own words ("corrupted record at 17814"), not its op-name decoration.
+            message = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", e.message)
+            raise ReadError(path, "corrupt_tfrecord", f"record {index}: {message}") from None
+        try:
+            sequence = music_pb2.NoteSequence.FromString(record.numpy())
+        except Exception as e:  # protobuf's DecodeError
+            raise ReadError(path, "not_a_note_sequence", f"record {index}: {e}") from None
+        source = f"{path}: record {index}"
+        index += 1
+        try:
+            check_sequence(sequence, source)
+        except ReadError as e:
+            logger.warning("skipped %s", e)
+            if stats is not None:
+                stats.count(f"records_failed_{e.reason}")
+            continue
+        yield sequence
