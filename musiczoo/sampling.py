@@ -39,30 +39,40 @@ class Sampler:
     """One model's sampling: its step, input and resolve functions and the compiled loops
     made from them, one per (top_k, beam_size, branch_factor, steps_per_iteration)."""
 
-    def __init__(self, step_fn, input_fn, resolve_fn):
+    def __init__(self, step_fn, input_fn, resolve_fn, bias_fn=None):
         self.functions = (step_fn, input_fn, resolve_fn)
+        self.bias_fn = bias_fn
         self.loops = {}
 
-    def loop(self, top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1):
+    def loop(self, top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1,
+             controlled=False):
         """The compiled tf.function for these static settings (made on first use)."""
-        key = (int(top_k), int(beam_size), int(branch_factor), int(steps_per_iteration))
+        key = (int(top_k), int(beam_size), int(branch_factor), int(steps_per_iteration),
+               bool(controlled))
         if key not in self.loops:
-            self.loops[key] = tf.function(_make_loop(*self.functions, *key),
+            bias_fn = self.bias_fn if controlled else None
+            self.loops[key] = tf.function(_make_loop(*self.functions, *key[:4], bias_fn),
                                           reduce_retracing=True)
         return self.loops[key]
 
     def sample(self, initial_state, primer_ids, num_steps, *, temperature=1.0, top_k=0,
-               seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1):
-        """`sample` (the function) with this Sampler's functions and loops."""
+               seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
+               controls=None):
+        """`sample` (the function) with this Sampler's functions and loops. `controls`: the
+        tensors of a controls plan (musiczoo.controls.masks.Plan.tensors()), whose bias
+        `bias_fn` adds to the logits of every sampled step."""
         primer, initial_state = _validate(initial_state, primer_ids, num_steps, temperature,
                                           top_k, seed, beam_size, branch_factor,
                                           steps_per_iteration)
+        if controls is not None and self.bias_fn is None:
+            raise ValueError("this sampler has no bias function: it cannot apply controls")
         if seed is None:
             seed = secrets.randbits(63)
-        loop = self.loop(top_k, beam_size, branch_factor, steps_per_iteration)
-        return loop(primer, initial_state, tf.constant(int(num_steps), tf.int32),
-                    tf.constant(float(temperature), tf.float32),
-                    tf.constant(int(seed), tf.int64))
+        loop = self.loop(top_k, beam_size, branch_factor, steps_per_iteration,
+                         controls is not None)
+        args = (primer, initial_state, tf.constant(int(num_steps), tf.int32),
+                tf.constant(float(temperature), tf.float32), tf.constant(int(seed), tf.int64))
+        return loop(*args, controls) if controls is not None else loop(*args)
 
 
 def sample(step_fn, initial_state, input_fn, resolve_fn, primer_ids, num_steps, *,
@@ -134,7 +144,7 @@ def _batch_relaxed(shape):
 
 
 def _make_loop(step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor,
-               steps_per_iteration):
+               steps_per_iteration, bias_fn=None):
     rows = beam_size * branch_factor  # rows per output in the flat batch
     prunes = branch_factor > 1  # with one branch per beam, pruning K of K is a no-op
 
@@ -144,7 +154,7 @@ def _make_loop(step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor,
         new_state = tf.nest.pack_sequence_as(state, tf.nest.flatten(new_state))
         return tf.cast(logits, tf.float32), new_state
 
-    def run(primer, state, num_steps, temperature, seed):
+    def run(primer, state, num_steps, temperature, seed, controls=None):
         batch = tf.shape(primer)[0]
         primer_len = tf.shape(primer)[1]
         total = primer_len + num_steps
@@ -192,6 +202,8 @@ def _make_loop(step_fn, input_fn, resolve_fn, top_k, beam_size, branch_factor,
                     due, lambda: prune(history, scores, logits, state),
                     lambda: (history, scores, logits, state))
             scaled = logits / temperature
+            if bias_fn is not None:  # controls: forbidden classes, forced events, steering
+                scaled += bias_fn(controls, history, primer_len + s)
             # Stateless draws from (seed, step): reproducible anywhere, independent of how
             # many random ops ran before, and every row of the batch gets its own draw.
             labels = _draw(scaled, top_k, tf.stack([seed, tf.cast(s, tf.int64)]))

@@ -112,6 +112,33 @@ class Controls:
             parts.append(f"the pitch set {theory.pitch_class_names(self.pitch_set)}")
         return " and ".join(parts) or "no pitch control"
 
+    def transposed(self, semitones):
+        """The same controls `semitones` higher (keys, pitch sets and ranges move)."""
+        if not semitones:
+            return self
+        change = {}
+        if self.key is not None:
+            change["key"] = ((self.key[0] + semitones) % 12, self.key[1])
+        if self.pitch_set is not None:
+            change["pitch_set"] = frozenset((c + semitones) % 12 for c in self.pitch_set)
+        if self.pitch_range is not None:
+            change["pitch_range"] = (self.pitch_range[0] + semitones,
+                                     self.pitch_range[1] + semitones)
+        return dataclasses.replace(self, **change)
+
+    def home_shift(self):
+        """Semitones (-5..6) from C major to these controls' key: the key's relative major,
+        or for a pitch set the major key holding most of it. Models trained on melodies
+        transposed to C (Magenta's melody configs) are run in C and moved by this."""
+        if self.key is not None:
+            major = (self.key[0] - theory.RELATIVE_MAJOR_OFFSET.get(self.key[1], 0)) % 12
+        elif self.pitch_set is not None:
+            major = max(range(12), key=lambda k: (
+                len(self.pitch_set & theory.scale_pitch_classes(k, "major")), -k))
+        else:
+            return 0
+        return major if major <= 6 else major - 12
+
     def is_empty(self):
         return self == Controls()
 

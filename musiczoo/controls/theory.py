@@ -128,14 +128,14 @@ def scale_pitch_classes(tonic, scale):
     return frozenset((tonic + step) % 12 for step in SCALES[scale])
 
 
-_RELATIVE_MAJOR_OFFSET = {"minor": 9, "aeolian": 9, "harmonic_minor": 9, "melodic_minor": 9,
+RELATIVE_MAJOR_OFFSET = {"minor": 9, "aeolian": 9, "harmonic_minor": 9, "melodic_minor": 9,
                           "minor_pentatonic": 9, "blues": 9, "dorian": 2, "phrygian": 4,
                           "lydian": 5, "mixolydian": 7, "locrian": 11}
 
 
 def uses_flats(tonic, scale):
     """Whether the key's signature is written with flats (via its relative major)."""
-    return (tonic - _RELATIVE_MAJOR_OFFSET.get(scale, 0)) % 12 in _FLAT_MAJORS
+    return (tonic - RELATIVE_MAJOR_OFFSET.get(scale, 0)) % 12 in _FLAT_MAJORS
 
 
 def key_name(tonic, scale):

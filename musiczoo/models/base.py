@@ -34,6 +34,21 @@ def check_generation(num_outputs, num_steps=None, qpm=None, max_steps=None):
     return num_outputs, num_steps, qpm
 
 
+def steps_from_bars(controls, num_steps, steps_per_bar, max_steps=None):
+    """num_steps for `controls.bars` bars (refusing a different explicit num_steps)."""
+    from musiczoo.controls import ControlError
+    if controls.bars is None:
+        return num_steps
+    steps = controls.bars * steps_per_bar
+    if num_steps is not None and num_steps != steps:
+        raise ControlError(f"--bars={controls.bars} is {steps} steps; --num_steps={num_steps} "
+                           "says otherwise: give one of them")
+    if max_steps is not None and steps > max_steps:
+        raise ControlError(f"--bars={controls.bars} is {steps} steps, more than the "
+                           f"{max_steps} this model generates at once")
+    return steps
+
+
 class BundledModel:
     """A family's model: `config`, `codec`, Keras `model`, `metadata`. Subclasses set
     `family` and `capabilities` and implement the hooks named in the module docstring."""
@@ -87,11 +102,72 @@ class BundledModel:
 
     def sampler(self, variant="default"):
         """This model's sampling.Sampler for `variant` (made once: its compiled loops are
-        reused by every call and go when the model goes)."""
+        reused by every call and go when the model goes), with the controls' bias."""
         if variant not in self._samplers:
             from musiczoo import sampling
-            self._samplers[variant] = sampling.Sampler(*self.sampling_functions(variant))
+            from musiczoo.controls import masks
+            self._samplers[variant] = sampling.Sampler(
+                *self.sampling_functions(variant),
+                bias_fn=masks.make_bias_fn(self.control_space()))
         return self._samplers[variant]
+
+    # -- controls -------------------------------------------------------------------------
+
+    meters = ((4, 4),)  # the time signatures this family's codec can write
+
+    def control_space(self):
+        """What this family's classes mean to controls (controls.masks.ControlSpace)."""
+        raise NotImplementedError
+
+    def steps_per_bar(self, controls=None, steps_per_quarter=None):
+        """Steps of one bar in the controls' meter, refusing a meter the codec cannot
+        write."""
+        from musiczoo.controls import ControlError
+        meter = tuple(controls.time_signature) if controls is not None else (4, 4)
+        if meter not in self.meters:
+            raise ControlError(f"{self.config.name} writes "
+                               f"{' or '.join('/'.join(map(str, m)) for m in self.meters)} "
+                               f"only, not {'/'.join(map(str, meter))}")
+        steps = (steps_per_quarter or self.config.steps_per_quarter) * 4 * meter[0] / meter[1]
+        if steps != int(steps):
+            raise ControlError(f"a {'/'.join(map(str, meter))} bar is not a whole number of "
+                               f"{self.config.name}'s steps")
+        return int(steps)
+
+    def check_controls(self, controls):
+        """Refuses, before sampling, controls this family cannot obey."""
+        from musiczoo.controls import ControlError
+        kind = self.control_space().kind
+        name = self.config.name
+        if controls.drums is not None and kind != "drums":
+            raise ControlError(f"--drums applies to drum models; {name} plays pitches")
+        if kind == "drums":
+            if controls.pitch_classes() is not None or controls.pitch_range is not None:
+                raise ControlError(f"{name} plays drums: key, pitch set and pitch range "
+                                   "do not apply (use --drums)")
+            if controls.instrument is not None:
+                raise ControlError(f"{name} plays drums, which stay on channel 10: "
+                                   "--instrument does not apply")
+        if controls.harmonize is not None and kind != "chorale":
+            raise ControlError(f"--harmonize_midi applies to chorale models; {name} does not "
+                               "write voices")
+
+    def finish_output(self, sequence, controls, seconds=None):
+        """Writes the controls that live in the file: the whole length, the meter, the
+        instrument of every pitched note."""
+        if seconds is not None:
+            sequence.total_time = max(sequence.total_time, seconds)
+        if controls is None:
+            return sequence
+        if controls.time_signature != (4, 4) or controls.bars is not None:
+            del sequence.time_signatures[:]
+            sequence.time_signatures.add(time=0.0, numerator=controls.time_signature[0],
+                                         denominator=controls.time_signature[1])
+        if controls.instrument is not None:
+            for note in sequence.notes:
+                if not note.is_drum:
+                    note.program = controls.instrument
+        return sequence
 
     def generate_to_midi(self, output_dir, num_outputs=10, overwrite=False, **options):
         """musiczoo_generate: one MIDI file per output, <config>_<run>_<n>.mid (with

@@ -12,6 +12,13 @@ DEFAULT_PRIMER = [(36,)]  # one kick, as Magenta's drums_rnn_generate
 class DrumsRNN(EventsRNN):
     family = "drums_rnn"
     primer_flags = ("primer_drums", "primer_midi")
+    meters = ((4, 4), (3, 4), (2, 4), (6, 8))
+
+    def default_primer(self, controls):
+        """Magenta's single kick, or (when --drums leaves the kick out) a silent step."""
+        if controls is None or controls.drums is None or 0 in controls.drums:
+            return None
+        return [()]
 
     def primer_ids(self, primer):
         kind, value = primers.unpack(primer, ("drums",))

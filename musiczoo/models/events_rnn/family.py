@@ -6,7 +6,7 @@ how generated ids become a NoteSequence.
 import numpy as np
 
 from musiczoo import runtime
-from musiczoo.models.base import BundledModel, check_generation
+from musiczoo.models.base import BundledModel, check_generation, steps_from_bars
 
 DEFAULT_NUM_STEPS = 128
 MAX_STEPS = 1 << 16  # 4,096 bars of 16th notes
@@ -64,28 +64,79 @@ class EventsRNN(BundledModel):
         raise NotImplementedError
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
-                 top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None):
+                 top_k=0, beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, qpm=None,
+                 controls=None):
         """`num_outputs` NoteSequences of `num_steps` steps each (primer included, as in
-        Magenta), sampled as one batch inside one compiled loop."""
+        Magenta), sampled as one batch inside one compiled loop; `controls`
+        (musiczoo.controls.Controls) hold for every output, beam search included."""
         import tensorflow as tf
 
+        from musiczoo.controls import masks
         num_outputs, num_steps, qpm = check_generation(num_outputs, num_steps, qpm, MAX_STEPS)
-        ids, context = self.primer_ids(primer)
+        plan = None
+        if controls is not None:
+            self.check_controls(controls)
+            steps_per_bar = self.steps_per_bar(controls)
+            num_steps = steps_from_bars(controls, num_steps, steps_per_bar, MAX_STEPS)
+            qpm = qpm or controls.qpm
+        if primer is not None:
+            ids, context = self.primer_ids(primer)
+            shift = context.get("shift", 0)  # where the model's frame sits under the primer
+        else:
+            shift = self.home_shift(controls)
+            ids, context = self.primer_ids(self.default_primer(
+                controls.transposed(-shift) if controls is not None else None))
+            context["shift"] = shift
+        if controls is not None:
+            controls = controls.transposed(-shift)  # obeyed in the model's frame
         num_steps = num_steps or DEFAULT_NUM_STEPS
         if num_steps <= len(ids):
             raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
                              f"({len(ids)} steps): it counts the primer too")
+        if controls is not None:
+            plan = masks.plan(self.control_space(), controls, num_steps, len(ids),
+                              steps_per_bar)
+            plan.check_primer(ids, controls)
         primer_batch = tf.constant(np.tile(np.asarray(ids, np.int32), (num_outputs, 1)))
         generated, log_likelihood = self.sampler().sample(
             self.model.initial_state(num_outputs), primer_batch, num_steps - len(ids),
             temperature=temperature, top_k=top_k or 0, seed=seed, beam_size=beam_size,
-            branch_factor=branch_factor, steps_per_iteration=steps_per_iteration)
+            branch_factor=branch_factor, steps_per_iteration=steps_per_iteration,
+            controls=plan.tensors() if plan else None)
         qpm = qpm or context.get("qpm") or 120.0
         seconds = num_steps / self.config.steps_per_quarter * 60.0 / qpm
         sequences = []
         for row, score in zip(generated.numpy(), log_likelihood.numpy()):
             sequence = self.to_note_sequence(row, context, qpm)
-            sequence.total_time = max(sequence.total_time, seconds)  # the whole length made
+            self.finish_output(sequence, controls, seconds)  # the whole length made
             sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
             sequences.append(sequence)
         return sequences
+
+    def default_primer(self, controls):
+        """The primer when none is given (subclasses: one that fits the controls)."""
+        return None
+
+    def home_shift(self, controls):
+        """Semitones from the model's frame to the output (0 unless a subclass moves)."""
+        return 0
+
+    def control_space(self):
+        from musiczoo.controls import masks
+        from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec
+        from musiczoo.pipelines.codecs.lookback import LookbackCodec
+        codec = self.codec
+        if isinstance(codec, KeyMelodyCodec):
+            base, distances = codec.note_range + 2, codec.lookback_distances
+        elif isinstance(codec, LookbackCodec):
+            base, distances = codec.base.num_classes, codec.lookback_distances
+        else:
+            base, distances = codec.num_classes, ()
+        steps_per_bar = 4 * self.config.steps_per_quarter
+        if self.family == "drums_rnn":
+            return masks.ControlSpace("drums", base, codec.num_classes, steps_per_bar,
+                                      repeat_distances=distances, default_id=codec.default_id)
+        events = np.asarray(codec.ids_to_events(np.arange(base)), np.int64)
+        return masks.ControlSpace("melody", base, codec.num_classes, steps_per_bar,
+                                  base_events=events, repeat_distances=distances,
+                                  default_id=int(codec.default_id))

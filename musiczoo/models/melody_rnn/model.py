@@ -13,6 +13,34 @@ class MelodyRNN(EventsRNN):
     family = "melody_rnn"
     primer_flags = ("primer_melody", "primer_midi")
 
+    @property
+    def meters(self):
+        # The key codec hard-codes a 16-step bar (note_seq's); the others count steps only.
+        if self.config.encoding == "key":
+            return ((4, 4),)
+        return ((4, 4), (3, 4), (2, 4), (6, 8))
+
+    def home_shift(self, controls):
+        """Configs that squash melodies into C (transpose_to_key=0, Magenta's melody
+        configs) know C best: a D minor request is sampled as A minor (D minor's relative
+        major is F) and moved up 5 semitones, so it has its B-flats."""
+        if controls is None or self.config.transpose_to_key is None:
+            return 0
+        return controls.home_shift() - self.config.transpose_to_key
+
+    def default_primer(self, controls):
+        """Magenta's middle C, or with pitch controls the allowed pitch nearest to it
+        (the tonic first), so the primer obeys them too."""
+        if controls is None or controls.allows_pitch(DEFAULT_PRIMER[0]) and not controls.key:
+            return None
+        pitches = [p for p in range(self.config.min_note, self.config.max_note)
+                   if controls.allows_pitch(p)]
+        tonics = [p for p in pitches if controls.key and p % 12 == controls.tonic]
+        choices = tonics or pitches
+        if not choices:
+            return None  # the plan will say why nothing fits
+        return [min(choices, key=lambda p: (abs(p - 62), p))]
+
     def primer_ids(self, primer):
         config = self.config
         kind, value = primers.unpack(primer, ("melody",))

@@ -172,7 +172,7 @@ class MusicTransformer(BundledModel):
 
     def generate_tokens(self, primer_tokens, num_tokens, *, temperature=1.0, top_k=0,
                         seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
-                        cached=True):
+                        cached=True, plan=None):
         """int32 [B, P + num_tokens] from primer tokens [B, P] (start symbol first), one
         compiled loop. cached=False recomputes the whole prefix at every step."""
         import tensorflow as tf
@@ -184,19 +184,112 @@ class MusicTransformer(BundledModel):
         ids, scores = self.sampler("cached" if cached else "uncached").sample(
             state, primer_tokens, num_tokens,
             temperature=temperature, top_k=top_k, seed=seed, beam_size=beam_size,
-            branch_factor=branch_factor, steps_per_iteration=steps_per_iteration)
+            branch_factor=branch_factor, steps_per_iteration=steps_per_iteration,
+            controls=plan.tensors() if plan is not None else None)
         return ids.numpy(), scores.numpy()
+
+    # -- controls -------------------------------------------------------------------------
+
+    @property
+    def meters(self):
+        return ((4, 4), (3, 4), (2, 4)) if self.config.representation == "chorale" else ()
+
+    def control_space(self):
+        from musiczoo.controls import masks
+        codec = self.codec
+        if self.config.representation == "chorale":
+            return masks.ControlSpace("chorale", codec.num_classes, codec.num_classes,
+                                      4 * self.config.steps_per_quarter,
+                                      min_pitch=self.config.min_pitch, first_position=1)
+        note_on, _ = codec.pitch_id_ranges()
+        return masks.ControlSpace("performance", codec.num_classes, codec.num_classes, 0,
+                                  min_pitch=self.config.min_pitch, note_on_ids=note_on,
+                                  first_position=1)
+
+    def check_controls(self, controls):
+        from musiczoo.controls import ControlError
+        super().check_controls(controls)
+        if self.config.representation == "performance":
+            if controls.bars is not None or controls.time_signature != (4, 4):
+                raise ControlError(f"{self.config.name} writes performance events in "
+                                   "seconds, without bars or meter: give num_steps (events)")
+            if controls.wants_tonic_ending:
+                raise ControlError(f"{self.config.name} cannot plan its ending in bars: "
+                                   "give --end_on_tonic=false with --key")
+            if controls.density is not None:
+                raise ControlError(f"--density does not apply to {self.config.name}")
+        elif controls.density is not None:
+            raise ControlError("--density does not apply to chorales (every voice sings at "
+                               "every step)")
+
+    def controlled_length(self, controls, num_steps):
+        """(num_steps, soprano classes or None) for chorale or performance controls."""
+        from musiczoo.controls import ControlError
+        from musiczoo.models.base import steps_from_bars
+        self.check_controls(controls)
+        if self.config.representation != "chorale":
+            return num_steps, None
+        steps_per_bar = self.steps_per_bar(controls)
+        soprano = None
+        if controls.harmonize is not None:
+            soprano = self.soprano_classes(controls)
+            if controls.bars is None and num_steps is None:  # the melody's length, in bars
+                num_steps = -(-len(soprano) // steps_per_bar) * steps_per_bar
+        num_steps = steps_from_bars(controls, num_steps, steps_per_bar)
+        if controls.bars is not None and num_steps * 4 > self.context:
+            raise ControlError(f"{controls.bars} bars are {num_steps * 4} tokens; "
+                               f"{self.config.name}'s context is {self.context} tokens "
+                               f"({self.context // (4 * steps_per_bar)} bars): ask for fewer "
+                               "bars")
+        if soprano is not None and len(soprano) > (num_steps or 0):
+            raise ControlError(f"the melody to harmonize is {len(soprano)} steps, longer than "
+                               f"the {num_steps} steps asked for")
+        return num_steps, soprano
+
+    def soprano_classes(self, controls):
+        """The melody to harmonize as a soprano class per 16th-note step (0: silence),
+        checked against the codec's range and the pitch controls."""
+        from musiczoo.controls import ControlError
+        from musiczoo.pipelines.extract import melodies
+        sequence = primers.read_primer_sequence(controls.harmonize)
+        quantized = primers.quantized_primer(sequence, self.config.steps_per_quarter,
+                                             str(controls.harmonize))
+        found = melodies.extract_melodies(quantized, min_bars=0, min_unique_pitches=1,
+                                          gap_bars=float("inf"))
+        if not found:
+            raise ControlError(f"{controls.harmonize}: no melody to harmonize in it")
+        events = max(found, key=len).events
+        classes, pitch = [], None
+        for event in events:
+            if event >= 0:
+                pitch = int(event)
+            elif event == -1:
+                pitch = None
+            classes.append(0 if pitch is None else pitch - self.config.min_pitch + 1)
+            if pitch is not None and not (self.config.min_pitch <= pitch <= self.config.max_pitch):
+                raise ControlError(f"{controls.harmonize}: melody pitch {pitch} is outside "
+                                   f"the soprano's range {self.config.min_pitch}.."
+                                   f"{self.config.max_pitch}")
+            if pitch is not None and not controls.allows_pitch(pitch):
+                raise ControlError(f"{controls.harmonize}: melody pitch {pitch} breaks "
+                                   f"{controls.describe_pitches()}")
+        return np.asarray(classes, np.int64)
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
                  top_k=0, seed=None, qpm=None, beam_size=1, branch_factor=1,
-                 steps_per_iteration=1):
+                 steps_per_iteration=1, controls=None):
         """`num_outputs` NoteSequences of `num_steps` steps (grid steps or events, primer
-        included), sampled as one batch with the key/value cache."""
+        included), sampled as one batch with the key/value cache; `controls` hold for
+        every output (chorales: `controls.harmonize` keeps a given soprano note for note)."""
         per_step = self.config.tokens_per_step
         num_outputs, num_steps, qpm = check_generation(
             num_outputs, num_steps, qpm,
             max(MAX_CONTEXTS * self.context, MAX_TOKENS) // per_step)
         tokens, context = self.primer_tokens(primer)
+        soprano = None
+        if controls is not None:
+            num_steps, soprano = self.controlled_length(controls, num_steps)
+            qpm = qpm or controls.qpm
         num_steps = num_steps or DEFAULT_STEPS[self.config.representation]
         wanted = num_steps * per_step + 1
         if wanted <= len(tokens):
@@ -205,13 +298,21 @@ class MusicTransformer(BundledModel):
         if wanted - 1 > self.context:  # the last token is drawn, never fed back
             log.info("generating %d tokens, beyond the %d-token context %s was trained on",
                      wanted - 1, self.context, self.config.name)
+        plan = None
+        if controls is not None:
+            from musiczoo.controls import masks
+            plan = masks.plan(self.control_space(), controls, wanted, len(tokens),
+                              self.steps_per_bar(controls) if per_step > 1 else None,
+                              soprano=soprano)
+            plan.check_primer(tokens, controls)
         ids, scores = self.generate_tokens(
             np.tile(tokens, (num_outputs, 1)), wanted - len(tokens), temperature=temperature,
             top_k=top_k or 0, seed=seed, beam_size=beam_size, branch_factor=branch_factor,
-            steps_per_iteration=steps_per_iteration)
+            steps_per_iteration=steps_per_iteration, plan=plan)
         sequences = []
         for row, score in zip(ids, scores):
             sequence = self.to_note_sequence(row[1:], qpm or context.get("qpm"))
+            self.finish_output(sequence, controls)
             sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
             sequences.append(sequence)
         return sequences

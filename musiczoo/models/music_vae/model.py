@@ -126,7 +126,7 @@ class MusicVAE(BundledModel):
 
         return self.model.decoder.step, input_fn, resolve_fn
 
-    def decode_ids(self, z, temperature=1.0, seed=None, top_k=0):
+    def decode_ids(self, z, temperature=1.0, seed=None, top_k=0, plan=None):
         """Class ids int32 [N, T] decoded from latent vectors [N, z_size], one compiled loop
         for the whole batch (top_k=1: greedy)."""
         import tensorflow as tf
@@ -138,8 +138,54 @@ class MusicVAE(BundledModel):
         start = tf.fill([len(z), 1], self.codec.num_classes)
         ids, _ = self.sampler().sample(
             self.model.decoder.initial_sampling_state(tf.constant(z)), start,
-            self.window_steps, temperature=temperature, top_k=top_k, seed=seed)
+            self.window_steps, temperature=temperature, top_k=top_k, seed=seed,
+            controls=plan.tensors() if plan is not None else None)
         return ids.numpy()[:, 1:]
+
+    def control_space(self):
+        from musiczoo.controls import masks
+        base = self.codec.num_classes
+        if self.config.representation == "drums":
+            return masks.ControlSpace("drums", base, base, self.config.steps_per_bar,
+                                      first_position=1)
+        events = np.asarray(self.codec.ids_to_events(np.arange(base)), np.int64)
+        return masks.ControlSpace("melody", base, base, self.config.steps_per_bar,
+                                  base_events=events, first_position=1)
+
+    def generate_controlled(self, num_outputs, controls, temperature=1.0, seed=None,
+                            qpm=None, top_k=0):
+        """Sequences of `controls.bars` bars (a multiple of the window; default one window):
+        consecutive windows decode neighbouring latent points (z' = 0.8 z + 0.6 noise, which
+        keeps z ~ N(0, I)), so a longer piece develops instead of jumping; the tonic ending
+        applies to the last window only."""
+        import dataclasses
+
+        from musiczoo.controls import ControlError, masks
+        self.check_controls(controls)
+        steps_per_bar = self.steps_per_bar(controls)
+        bars = controls.bars or self.config.slice_bars
+        if bars % self.config.slice_bars:
+            raise ControlError(f"{self.config.name} makes {self.config.slice_bars}-bar windows: "
+                               f"--bars must be a multiple of {self.config.slice_bars}, got {bars}")
+        windows = bars // self.config.slice_bars
+        space, total = self.control_space(), self.window_steps + 1
+        last = masks.plan(space, controls, total, 1, steps_per_bar)
+        inner = (masks.plan(space, dataclasses.replace(controls, end_on_tonic=False), total, 1,
+                            steps_per_bar) if windows > 1 else last)
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((num_outputs, self.config.z_size)).astype(np.float32)
+        parts = []
+        for window in range(windows):
+            decode_seed = None if seed is None else int(rng.integers(2 ** 62))
+            parts.append(self.decode_ids(z, temperature, decode_seed, top_k,
+                                         last if window == windows - 1 else inner))
+            z = (0.8 * z + 0.6 * rng.standard_normal(z.shape)).astype(np.float32)
+        qpm = qpm or controls.qpm or DEFAULT_QPM
+        sequences = []
+        for row in np.concatenate(parts, axis=1):
+            sequence = self.to_note_sequence(row, qpm)
+            sequences.append(self.finish_output(sequence, controls))
+        return sequences
 
     def to_note_sequence(self, ids, qpm=DEFAULT_QPM):
         """A NoteSequence lasting the whole window (a loop: it ends on its bar line)."""
@@ -168,11 +214,18 @@ class MusicVAE(BundledModel):
         return self.decode(z, temperature, decode_seed, top_k, qpm=qpm)
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,
-                 seed=None, qpm=None, top_k=0):
-        """The common family verb: `sample` (num_steps is the window, or None)."""
+                 seed=None, qpm=None, top_k=0, controls=None):
+        """The common family verb: `sample` (num_steps is the window, or None); with
+        `controls`, `generate_controlled`."""
         if primer is not None:
             raise ValueError(f"{self.config.name}: {self.no_primer_hint}")
         num_outputs, num_steps, qpm = check_generation(num_outputs, num_steps, qpm)
+        if controls is not None:
+            if num_steps not in (None, self.window_steps):
+                raise ValueError(f"{self.config.name}: give --bars (a multiple of "
+                                 f"{self.config.slice_bars}), not num_steps")
+            return self.generate_controlled(num_outputs, controls, temperature, seed, qpm,
+                                            top_k or 0)
         qpm = qpm or DEFAULT_QPM
         if num_steps not in (None, self.window_steps):
             raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
