@@ -9,7 +9,8 @@ HERE = pathlib.Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"',
                     (HERE / "musiczoo" / "version.py").read_text()).group(1)
 
-SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert", "bundles"]
+SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert", "bundles",
+           "compose"]
 
 setup(
     name="musiczoo",

@@ -115,8 +115,13 @@ def _melody(space, controls, table, primer_len, steps_per_bar):
     is_pitch = events >= 0
     ok = ~is_pitch | _pitch_allowed(controls, np.maximum(events, 0))
     if not (ok & is_pitch).any():
-        raise ControlError(f"no pitch of this model's range fits {controls.describe_pitches()}"
-                           + (f" within {controls.pitch_range}" if controls.pitch_range else ""))
+        pitches = events[is_pitch]
+        wanted = [text for text in (
+            controls.describe_pitches() if controls.pitch_classes() is not None else "",
+            f"the range {controls.pitch_range[0]}:{controls.pitch_range[1]}"
+            if controls.pitch_range else "") if text]
+        raise ControlError(f"no pitch the model plays ({pitches.min()}..{pitches.max()}) fits "
+                           f"{' and '.join(wanted)}")
     table[:, ~ok] = FORBIDDEN
     if controls.wants_tonic_ending:
         tonic = is_pitch & ok & (np.maximum(events, 0) % 12 == controls.tonic)

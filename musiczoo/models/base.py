@@ -34,6 +34,24 @@ def check_generation(num_outputs, num_steps=None, qpm=None, max_steps=None):
     return num_outputs, num_steps, qpm
 
 
+def report_compliance(sequences, controls):
+    """Measures every output against the controls (on the decoded NoteSequence) and logs
+    one line; returns the reports."""
+    import logging
+
+    from musiczoo.controls import compliance
+    reports = [compliance.measure(sequence, controls) for sequence in sequences]
+    checks = sorted({name for report in reports for name in report["checks"]})
+    good = sum(report["compliant"] for report in reports)
+    failed = sorted({name for report in reports for name, ok in report["checks"].items()
+                     if not ok})
+    logging.getLogger("musiczoo").info(
+        "controls: %d of %d outputs obey every control (%s)%s", good, len(reports),
+        ", ".join(checks) or "nothing to check",
+        f"; broken: {', '.join(failed)}" if failed else "")
+    return reports
+
+
 def steps_from_bars(controls, num_steps, steps_per_bar, max_steps=None):
     """num_steps for `controls.bars` bars (refusing a different explicit num_steps)."""
     from musiczoo.controls import ControlError
@@ -190,8 +208,11 @@ class BundledModel:
                 raise ValueError(f"beam search ({', '.join('--' + k for k in given)}) does "
                                  f"not apply to {type(self).__name__} sampling")
         sequences = self.generate(num_outputs, primer=primer or None, **options)
+        controls = options.get("controls")
+        if controls is not None:
+            report_compliance(sequences, controls)
         return write_midi_files(sequences, output_dir, self.config.name,
-                                   overwrite=overwrite)
+                                overwrite=overwrite)
 
     @classmethod
     def from_config(cls, config):

@@ -23,6 +23,49 @@ def define_model_flags(bundle=True):
         flags.DEFINE_string("bundle", None, "Bundle name (see bundles/) or path to a .mzb file.")
 
 
+CONTROL_FLAGS = ("key", "scale", "pitch_set", "pitch_range", "bars", "time_signature",
+                 "density", "instrument", "drums", "end_on_tonic", "harmonize_midi")
+
+
+def define_control_flags():
+    """The musical controls every family obeys (musiczoo.controls)."""
+    flags.DEFINE_string("key", None, 'Key, e.g. "D minor", "F# dorian", "Bb major": only its '
+                        "scale's notes, ending on the tonic.")
+    flags.DEFINE_string("scale", None, "With --key: harmonic_minor, melodic_minor, "
+                        "major_pentatonic, minor_pentatonic, blues, or a mode name.")
+    flags.DEFINE_string("pitch_set", None, 'Only these pitch classes, e.g. "A,B,C#,F#,G".')
+    flags.DEFINE_string("pitch_range", None, "Only pitches in low:high, e.g. 55:79 or G3:G5.")
+    flags.DEFINE_integer("bars", None, "Exact length in bars (instead of --num_steps).")
+    flags.DEFINE_string("time_signature", None, "e.g. 3/4 where the model's codec allows "
+                        "it (default 4/4).")
+    flags.DEFINE_string("density", None, "low, medium, high, or notes per bar (steered).")
+    flags.DEFINE_string("instrument", None, "General MIDI instrument of every pitched track, "
+                        "e.g. flute (drums stay on channel 10).")
+    flags.DEFINE_string("drums", None, "Drum models: only these pieces, e.g. "
+                        "kick,snare,closed_hihat.")
+    flags.DEFINE_bool("end_on_tonic", True, "With --key: the last note is the tonic.")
+    flags.DEFINE_string("harmonize_midi", None, "chorale_transformer: a melody the soprano "
+                        "keeps note for note; alto, tenor and bass are written to it.")
+
+
+def control_settings():
+    """The control flags given, as Controls.parse keywords (end_on_tonic only if set)."""
+    given = {name: FLAGS[name].value for name in CONTROL_FLAGS
+             if name != "end_on_tonic" and FLAGS[name].value is not None}
+    if "harmonize_midi" in given:
+        given["harmonize"] = given.pop("harmonize_midi")
+    if FLAGS["end_on_tonic"].present:
+        given["end_on_tonic"] = FLAGS.end_on_tonic
+    return given
+
+
+def controls_from_flags():
+    """Controls from the control flags, or None when none was given."""
+    from musiczoo.controls import Controls
+    given = control_settings()
+    return Controls.parse(**given) if given else None
+
+
 def user_errors():
     """Exceptions that are the user's input, shown as one line instead of a traceback
     (set MUSICZOO_DEBUG=1 to see the traceback anyway)."""

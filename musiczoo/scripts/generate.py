@@ -29,6 +29,7 @@ flags.DEFINE_integer("seed", None, "Random seed: the same seed gives the same ou
 flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...), replacing "
                   "files of an earlier run; default: names carry the run's date and time and "
                   "nothing is ever replaced.")
+common.define_control_flags()
 flags.mark_flags_as_required(["bundle", "output_dir"])
 
 OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "qpm", "temperature",
@@ -38,6 +39,7 @@ OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "qpm", "
 def main():
     from musiczoo import commands
     paths = commands.generate(FLAGS.bundle, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
+                              controls=common.controls_from_flags(),
                               **{name: FLAGS[name].value for name in OPTIONS})
     for path in paths:
         print(path)

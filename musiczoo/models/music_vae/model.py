@@ -232,6 +232,37 @@ class MusicVAE(BundledModel):
                              f"({self.config.slice_bars} bars); got num_steps={num_steps}")
         return self.sample(num_outputs, temperature, seed, qpm, top_k or 0)
 
+    def vary(self, source, controls, amount=0.3, seed=None, temperature=1.0, qpm=None):
+        """A piece like `source` (a NoteSequence of whole windows): each window encoded,
+        its posterior mean moved by `amount` standard deviations at random, decoded under
+        the controls (the tonic cadence in the last window). A window the encoder cannot
+        read (silence) starts from the prior."""
+        import dataclasses
+
+        from musiczoo.controls import masks
+        self.check_controls(controls)
+        steps_per_bar = self.steps_per_bar(controls)
+        windows = max(1, (controls.bars or self.config.slice_bars) // self.config.slice_bars)
+        rng = np.random.default_rng(seed)
+        space, total = self.control_space(), self.window_steps + 1
+        last = masks.plan(space, controls, total, 1, steps_per_bar)
+        inner = masks.plan(space, dataclasses.replace(controls, end_on_tonic=False), total, 1,
+                           steps_per_bar)
+        parts = []
+        for window in range(windows):
+            try:
+                _, mu, _ = self.encode([source], select=f"bar={window * self.config.slice_bars}")
+                z = mu[0]
+            except inputs.InputError:
+                z = rng.standard_normal(self.config.z_size)
+            z = (z + amount * rng.standard_normal(z.shape)).astype(np.float32)[None]
+            decode_seed = None if seed is None else int(rng.integers(2 ** 62))
+            parts.append(self.decode_ids(z, temperature, decode_seed, 0,
+                                         last if window == windows - 1 else inner)[0])
+        sequence = self.to_note_sequence(np.concatenate(parts),
+                                         qpm or controls.qpm or DEFAULT_QPM)
+        return self.finish_output(sequence, controls)
+
     def interpolation_path(self, start, end, num_steps=5, select="first"):
         """Latent vectors [num_steps, z_size]: slerp between the two inputs' posterior means
         (Magenta interpolates between mu), ends included."""

@@ -1,0 +1,170 @@
+"""musiczoo.compose: a prompt (and control flags) -> N ranked variations in a folder.
+
+    result = compose("calm folk melody in D minor, 80 bpm, 16 bars, AABA, 3 variations",
+                     "out/song", seed=1)
+    result.variations[0].path        # the best; compose.json holds every score and seed
+
+Each variation has its own seed (written down: `regenerate` makes it again exactly); form
+letters repeat their section (A A' where the family can vary it); `vary` makes more like
+a chosen variation, keeping its character.
+"""
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+from musiczoo import outputs
+from musiczoo.compose import form as form_lib
+from musiczoo.compose import prompt as prompt_lib
+from musiczoo.compose import rank
+from musiczoo.compose.profile import Profile
+from musiczoo.controls import ControlError, Controls
+
+MAX_VARIATIONS = 16
+RECORD = "compose.json"
+
+
+@dataclasses.dataclass
+class Variation:
+    rank: int
+    seed: int
+    path: pathlib.Path
+    sequence: object
+    scores: dict
+
+
+@dataclasses.dataclass
+class ComposeResult:
+    output_dir: pathlib.Path
+    variations: list            # ranked, best first
+    plan: prompt_lib.PromptPlan
+    controls: Controls
+    record_path: pathlib.Path
+
+    def table(self):
+        return rank.table([{"rank": v.rank, "file": v.path.name, "seed": v.seed,
+                            "scores": v.scores} for v in self.variations])
+
+
+def settle(prompt="", *, bundle=None, num_variations=None, form=None, temperature=None,
+           controls=None):
+    """(PromptPlan, Controls): the prompt compiled, then every explicit setting (flags)
+    winning over what the prompt said."""
+    plan = prompt_lib.compile_prompt(prompt) if str(prompt or "").strip() else \
+        prompt_lib.PromptPlan()
+    if bundle:
+        plan.bundle = bundle
+    if num_variations is not None:
+        plan.num_variations = num_variations
+    if form is not None:
+        plan.form = form
+    if temperature is not None:
+        plan.temperature = temperature
+    settings = dict(plan.controls)
+    settings.update({k: v for k, v in (controls or {}).items() if v is not None})
+    if not 1 <= int(plan.num_variations) <= MAX_VARIATIONS:
+        raise ControlError(f"variations must be 1..{MAX_VARIATIONS}, got {plan.num_variations}")
+    plan.controls = settings
+    return plan, Controls.parse(**settings)
+
+
+def variation_seeds(seed, count):
+    rng = np.random.default_rng(seed)
+    return [int(s) for s in rng.integers(0, 2 ** 31 - 1, size=count)]
+
+
+def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variations=None,
+            form=None, temperature=None, controls=None, overwrite=False, model=None):
+    """Writes ranked variations (variation_1.mid is the best) and compose.json into
+    `output_dir`; returns a ComposeResult. `controls`: Controls.parse keywords that win
+    over the prompt. A folder holding an earlier compose.json is kept unless `overwrite`."""
+    import musiczoo
+    if output_dir is None:
+        raise ControlError("give an output folder for the variations")
+    folder = outputs.check_output_dir(output_dir)
+    if (folder / RECORD).exists() and not overwrite:
+        raise outputs.OutputError(folder / RECORD, "already holds a composition; choose "
+                                                   "another folder or pass --overwrite")
+    plan, settled = settle(prompt, bundle=bundle, num_variations=num_variations, form=form,
+                           temperature=temperature, controls=controls)
+    model = model or musiczoo.load_bundle(plan.bundle)
+    seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    pieces = [(s, form_lib.make_piece(model, settled, plan.form, plan.temperature, s))
+              for s in variation_seeds(seed, plan.num_variations)]
+    return _write(folder, model, plan, settled, seed, pieces, overwrite,
+                  {"prompt": prompt})
+
+
+def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite=False):
+    """More like one variation: its composition's settings, its opening half kept
+    (RNNs, Music Transformer) or its latent code moved a little (MusicVAE, by `amount`)."""
+    import musiczoo
+    path = pathlib.Path(path)
+    record_path = path.parent / RECORD
+    if not record_path.exists():
+        raise ControlError(f"{path}: no {RECORD} beside it; --vary takes a variation written "
+                           "by musiczoo_compose")
+    record = json.loads(record_path.read_text())
+    entry = next((v for v in record["variations"] if v["file"] == path.name), None)
+    if entry is None:
+        raise ControlError(f"{path}: not one of the variations in {record_path}")
+    folder = outputs.check_output_dir(output_dir)
+    if (folder / RECORD).exists() and not overwrite:
+        raise outputs.OutputError(folder / RECORD, "already holds a composition; choose "
+                                                   "another folder or pass --overwrite")
+    plan = prompt_lib.PromptPlan(**{k: record["plan"][k] for k in (
+        "bundle", "controls", "form", "temperature")}, num_variations=num_variations)
+    settled = Controls.parse(**plan.controls)
+    model = musiczoo.load_bundle(plan.bundle)
+    from musiczoo.pipelines.readers.files import read_file
+    source = read_file(path)[0]
+    seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    pieces = [(s, form_lib.more_like(model, source, settled, plan.temperature, s, amount))
+              for s in variation_seeds(seed, num_variations)]
+    return _write(folder, model, plan, settled, seed, pieces, overwrite,
+                  {"vary_of": str(path), "amount": amount})
+
+
+def _profile(model):
+    stem = getattr(model, "bundle_path", None)
+    return Profile.load(pathlib.Path(stem).with_suffix("")) if stem else None
+
+
+def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
+    from musiczoo.pipelines.writers import write_midi
+    profile = _profile(model)
+    scored = [(s, piece, rank.score(piece, controls, profile)) for s, piece in pieces]
+    scored.sort(key=lambda item: -item[2]["score"])
+    folder = outputs.output_dir(folder)
+    variations = []
+    for position, (s, piece, scores) in enumerate(scored, start=1):
+        target = folder / f"variation_{position}.mid"
+        from musiczoo.pipelines.writers import end_at_bar_line
+        write_midi(end_at_bar_line(piece), target, overwrite=overwrite)
+        variations.append(Variation(position, s, target, piece, scores))
+    record = {**extra, "bundle": plan.bundle, "seed": seed,
+              "understood": plan.understood, "ignored": plan.ignored,
+              "corrected": plan.corrected, "summary": plan.summary(),
+              "controls": controls.as_dict(),
+              "plan": {"bundle": plan.bundle, "controls": plan.controls, "form": plan.form,
+                       "temperature": plan.temperature},
+              "profile": profile.source if profile is not None else None,
+              "ranking": rank.__doc__.split("\n")[2].strip(),
+              "variations": [{"rank": v.rank, "file": v.path.name, "seed": v.seed,
+                              "scores": v.scores} for v in variations]}
+    record_path = folder / RECORD
+    outputs.write_text(record_path, json.dumps(record, indent=1, default=str) + "\n",
+                       overwrite=True)
+    return ComposeResult(folder, variations, plan, controls, record_path)
+
+
+def regenerate(record_path, file_name, model=None):
+    """The NoteSequence of one variation again, from its recorded seed and settings."""
+    import musiczoo
+    record = json.loads(pathlib.Path(record_path).read_text())
+    entry = next(v for v in record["variations"] if v["file"] == file_name)
+    plan = record["plan"]
+    model = model or musiczoo.load_bundle(plan["bundle"])
+    return form_lib.make_piece(model, Controls.parse(**plan["controls"]), plan["form"],
+                               plan["temperature"], entry["seed"])
