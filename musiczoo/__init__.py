@@ -4,6 +4,7 @@ The public API is small and importing it is cheap (TensorFlow loads on first use
 
     import musiczoo
     musiczoo.list_bundles()
+    musiczoo.convert("my_midi", "/tmp/notesequences.tfrecord")   # Magenta's layout
     musiczoo.create_dataset("basic_rnn", "bach_chorales", "/tmp/basic_rnn")
     model = musiczoo.load_bundle("attention_rnn")
     vae = musiczoo.load_bundle("cat-mel_2bar_small")   # + encode / decode / interpolate
@@ -14,9 +15,9 @@ import warnings
 warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv")
 
 from musiczoo.bundles import list_bundles, load_bundle
-from musiczoo.commands import create_dataset, generate, interpolate, train
+from musiczoo.commands import convert, create_dataset, generate, interpolate, train
 from musiczoo.registry import all_configs, apply_hparams, find_config, families
 from musiczoo.version import __version__
 
-__all__ = ["__version__", "all_configs", "apply_hparams", "create_dataset", "families",
+__all__ = ["__version__", "all_configs", "apply_hparams", "convert", "create_dataset", "families",
            "find_config", "generate", "interpolate", "list_bundles", "load_bundle", "train"]

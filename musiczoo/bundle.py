@@ -23,6 +23,11 @@ can always say which version wrote a file it cannot read.
 
 Loading never executes code from the file: the header is JSON and weights are raw bytes
 of a whitelisted plain dtype. No pickle, no Keras deserialisation.
+
+The SHA-256 at the end catches damage (a bad disk or transfer, a careless edit); it is a
+checksum, not a signature: whoever edits a file can recompute it, and it says nothing
+about who made the file. So a bundle that passes it is still untrusted input, and its
+header is checked field by field before anything is built from it (bundles.py).
 """
 import dataclasses
 import datetime

@@ -34,6 +34,17 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
         stats=sequences.stats, input_spec=str(input), overwrite=overwrite)
 
 
+def convert(input_dir, output_file, *, recursive=True, progress=True, overwrite=False):
+    """musiczoo_convert: every MIDI/MusicXML/ABC file under `input_dir` -> one TFRecord of
+    NoteSequences (Magenta's convert_dir_to_note_sequences layout); returns the Stats
+    (`sequences_written`, `files_failed_<reason>`, ...). An existing `output_file` is kept
+    unless `overwrite`."""
+    from musiczoo.pipelines.readers.files import convert_directory
+
+    return convert_directory(input_dir, output_file, recursive=recursive, progress=progress,
+                             overwrite=overwrite)
+
+
 def _model_for(config=None, model=None, hparams=None, bundle=None):
     if bundle:
         loaded = load_bundle(bundle)

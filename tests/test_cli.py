@@ -68,8 +68,44 @@ def test_bad_flags_get_one_clear_line(verb, args, message, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_ci_runs_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text()
-    assert "<!-- ci: test command -->" in readme
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "ci: test command" in ci
+FAKE_TOOL = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$LOG"
+if [ "$(basename "$0")" = python3 ] && [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin" && echo 'echo "activate" >> "$LOG"' > "$3/bin/activate"
+fi
+[ "$(basename "$0")" != pytest ] || exit "$PYTEST_STATUS"
+"""
+
+
+def test_ci_runs_the_readme_test_command(tmp_path):
+    lines = (ROOT / "README.md").read_text().splitlines()
+    marker = lines.index("<!-- ci: test command -->")
+    assert lines[marker + 1] == "```bash" and lines[marker + 3] == "```"
+    command = lines[marker + 2]                          # the README's one-line test command
+    # .ci/run extracts that line from the README (its own awk) and would run it after
+    # installing Debian's mma.
+    done = subprocess.run(["bash", str(ROOT / ".ci" / "run"), "--dry-run"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "+ apt-get update -qq && apt-get install -y -qq mma", f"+ {command}"]
+    # Run as .ci/run runs it (bash -euo pipefail -c), with python3, pip and pytest replaced
+    # by recorders: it makes a venv, installs the package with its test extra (which holds
+    # pytest), runs pytest, and fails when pytest fails.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("python3", "pip", "pytest"):
+        (fake / tool).write_text(FAKE_TOOL)
+        (fake / tool).chmod(0o755)
+    work = tmp_path / "checkout"
+    work.mkdir()
+    for status in (0, 3):
+        log = tmp_path / f"log{status}"
+        env = {"PATH": f"{fake}:/usr/bin:/bin", "LOG": str(log), "PYTEST_STATUS": str(status)}
+        ran = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=work, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert ran.returncode == status, ran.stderr
+        assert log.read_text().splitlines() == [
+            "python3 -m venv .venv", "activate", "pip install -e .[test]", "pytest -q"]
+    setup = (ROOT / "setup.py").read_text()
+    assert '"test": ["pytest' in setup

@@ -12,6 +12,7 @@ import sys
 import mido
 import pytest
 
+from musiczoo.outputs import OutputError
 from musiczoo.pipelines.readers.cache import music21_corpus_dir
 from musiczoo.pipelines.readers.errors import ReadError
 from musiczoo.pipelines.readers.files import convert_directory, iter_music_files, read_file
@@ -302,3 +303,19 @@ def test_convert_script_converts(tmp_path, chorale_paths):
     assert re.search(r"files_failed_not_midi +1", result.stdout)
     assert "1 NoteSequences ->" in result.stdout
     assert len(list(read_note_sequences(tmp_path / "out.tfrecord"))) == 1
+
+
+def test_convert_from_python_is_the_script_verb(tmp_path, chorale_paths):
+    import musiczoo
+    (tmp_path / "in").mkdir()
+    shutil.copy(chorale_paths[0], tmp_path / "in" / "a.mxl")
+    (tmp_path / "in" / "bad.mid").write_bytes(b"nope")
+    output = tmp_path / "out.tfrecord"
+    stats = musiczoo.convert(tmp_path / "in", output, progress=False)
+    assert stats["sequences_written"] == 1 and stats["files_failed_not_midi"] == 1
+    (back,) = read_note_sequences(output)
+    assert back.filename == "a.mxl" and back.collection_name == "in" and back.notes
+    with pytest.raises(OutputError, match="already exists"):   # kept unless overwrite
+        musiczoo.convert(tmp_path / "in", output, progress=False)
+    assert musiczoo.convert(tmp_path / "in", output, progress=False,
+                            overwrite=True)["sequences_written"] == 1

@@ -1,5 +1,6 @@
 """MusicVAE: data windows, objective pieces, a tiny config trained on real chorales,
 encode/decode/interpolate, seeds, the CLI, and the errors users meet."""
+import json
 import math
 import re
 
@@ -76,6 +77,46 @@ def test_windows_are_two_bars_distinct_and_counted(chorales):
     inputs_, labels = codec.encode(windows[0][1])
     assert inputs_.shape == (32, 1) and labels.shape == (32,) and codec.num_classes == 90
     np.testing.assert_array_equal(codec.ids_to_events(labels), windows[0][1])
+
+
+def test_eval_windows_that_equal_a_training_window_are_dropped(tmp_path):
+    from musiczoo.pipelines.datasets import tfrecord
+    from musiczoo.pipelines.extract import transforms
+    from musiczoo.pipelines.readers.records import write_note_sequences
+    bars = {"A": [60, 62, 64, 65], "B": [67, 65, 64, 62], "C": [72, 71, 69, 67],
+            "D": [60, 64, 67, 72]}
+
+    def piece(sequence_id, names):                       # one quarter note per beat
+        sequence = music_pb2.NoteSequence(id=sequence_id, ticks_per_quarter=220)
+        sequence.tempos.add(qpm=120)
+        sequence.time_signatures.add(numerator=4, denominator=4)
+        for beat, pitch in enumerate(p for name in names for p in bars[name]):
+            sequence.notes.add(pitch=pitch, velocity=90, start_time=beat * 0.5,
+                               end_time=beat * 0.5 + 0.5)
+        sequence.total_time = 2.0 * len(names)
+        return sequence
+
+    # piece_0 and piece_1 fall on the eval side of a 0.5 split, piece_2 on training's.
+    assert [transforms.is_eval(f"/id/test/piece_{i}", 0.5) for i in range(3)] == [
+        True, True, False]
+    # Windows (2 bars each): eval BB|BD|DD and AA|AC|CC, training AA|AB|BB. The eval piece
+    # that shares BB comes before the training piece in the input, the other after it.
+    sequences = [piece("/id/test/piece_0", "BBDD"), piece("/id/test/piece_2", "AABB"),
+                 piece("/id/test/piece_1", "AACC")]
+    write_note_sequences(tmp_path / "in.tfrecord", sequences)
+    result = commands.create_dataset("cat-mel_2bar_small", str(tmp_path / "in.tfrecord"),
+                                     tmp_path / "ds", eval_ratio=0.5, progress=False)
+    counts = result.stats.as_dict()["counts"]
+    assert counts["windows_extracted"] == 9
+    assert counts["eval_windows_duplicate_of_training"] == 2
+    assert result.counts == {"training": 3, "eval": 4} and counts["eval_examples"] == 4
+    training = {tuple(labels) for _, labels in tfrecord.read_examples(result.paths["training"], 1)}
+    held_out = [tuple(labels) for _, labels in tfrecord.read_examples(result.paths["eval"], 1)]
+    assert len(training) == 3 and len(held_out) == 4 == len(set(held_out))
+    assert not training & set(held_out)
+    info = json.loads(result.info_path.read_text())
+    assert info["examples"] == {"training": 3, "eval": 4}
+    assert info["statistics"]["counts"]["eval_windows_duplicate_of_training"] == 2
 
 
 def test_objective_pieces():
@@ -191,7 +232,12 @@ def test_drums_vae_reads_drum_files_and_refuses_melodies(tmp_path):
     z, _, _ = vae.encode([beats])
     assert z.shape == (1, 6)
     sequence = vae.decode(z, seed=1)[0]
-    assert all(note.is_drum for note in sequence.notes)
+    # An untrained decoder samples near-uniformly over the 512 kit classes: it plays, and
+    # what it plays is drums only, on the 9-piece kit's pitches.
+    from musiczoo.pipelines.codecs.drums import DEFAULT_DRUM_TYPE_PITCHES
+    assert len(sequence.notes) >= 8
+    kit = {pitch for pitches in DEFAULT_DRUM_TYPE_PITCHES for pitch in pitches}
+    assert all(note.is_drum and note.pitch in kit for note in sequence.notes)
     tune = melody_file(tmp_path / "tune.mid", [60, 62, 64, 65] * 16)
     with pytest.raises(inputs.InputError, match="tune.mid: the file has no drum notes"):
         vae.encode([tune])

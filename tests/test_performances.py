@@ -204,11 +204,27 @@ def test_split_into_chunks_matches_note_seq(chorales):
 
 
 def test_apply_sustain_extends_notes(chorales):
-    ns = chorales[0]
-    sustained = apply_sustain(ns)
-    assert sustained == sequences_lib.apply_sustain_control_changes(ns)
-    longer = sum(a.end_time > b.end_time for a, b in zip(sustained.notes, ns.notes))
-    assert longer > 0 and len(ns.control_changes) > 0
+    from note_seq.protobuf import music_pb2
+    ns = music_pb2.NoteSequence(total_time=3.0)
+    for pitch, start, end in [(60, 0.0, 0.5), (64, 0.6, 0.8), (64, 1.0, 1.2), (67, 2.5, 3.0),
+                              (72, 0.0, 3.0)]:
+        ns.notes.add(pitch=pitch, start_time=start, end_time=end, velocity=80)
+    for time, number, value in [(0.25, 64, 127), (1.5, 67, 127), (2.0, 64, 0)]:
+        ns.control_changes.add(time=time, control_number=number, control_value=value)
+    sustained = sorted((n.pitch, n.start_time, n.end_time) for n in apply_sustain(ns).notes)
+    # Released under the pedal: sounds on to the pedal's release (2.0 s), or until the same
+    # key is struck again (64 at 1.0 s). Held past the release, or played after it:
+    # unchanged. Control 67 (soft pedal) is not sustain.
+    assert sustained == [(60, 0.0, 2.0), (64, 0.6, 1.0), (64, 1.0, 2.0), (67, 2.5, 3.0),
+                         (72, 0.0, 3.0)]
+    assert [(n.pitch, n.end_time) for n in ns.notes][:2] == [(60, 0.5), (64, 0.8)]  # a copy
+    # On a real chorale with pedal presses: notes only ever get longer, some do.
+    before, after = chorales[0], apply_sustain(chorales[0])
+    assert len(after.notes) == len(before.notes)
+    ends = sorted((n.pitch, n.start_time, n.end_time) for n in before.notes)
+    new_ends = sorted((n.pitch, n.start_time, n.end_time) for n in after.notes)
+    assert all(b[:2] == a[:2] and a[2] >= b[2] for a, b in zip(new_ends, ends))
+    assert sum(a[2] > b[2] for a, b in zip(new_ends, ends)) > 0
 
 
 def test_to_note_sequence_matches_note_seq(chorales):

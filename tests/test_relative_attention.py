@@ -1,7 +1,6 @@
 """Music Transformer relative attention: skewing equals Shaw's explicit formulation."""
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from musiczoo.models.music_transformer import attention
 
@@ -50,4 +49,9 @@ def test_layers_agree_and_are_causal():
 def test_heads_must_divide_the_width():
     with pytest.raises(ValueError, match=r"num_heads \(3\) must divide the width d_model \(16\)"):
         attention.RelativeSelfAttention(16, 3, 8)
-    assert tf.executing_eagerly()
+    # A width the heads divide: each of the 4 heads takes 16 / 4 = 4 dims, its relative
+    # embeddings are [heads, max_relative, head_dim], and the layer keeps the width.
+    layer = attention.RelativeSelfAttention(16, 4, 8)
+    out = layer(np.zeros((1, 5, 16), np.float32))
+    assert layer.head_dim == 4 and tuple(layer.relative_embeddings.shape) == (4, 8, 4)
+    assert tuple(out.shape) == (1, 5, 16)

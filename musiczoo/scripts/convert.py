@@ -24,11 +24,11 @@ flags.mark_flags_as_required(["input_dir", "output_file"])
 
 
 def main():
-    from musiczoo.pipelines.readers.files import convert_directory
+    from musiczoo import commands
 
-    stats = convert_directory(os.path.expanduser(FLAGS.input_dir),
-                              os.path.expanduser(FLAGS.output_file),
-                              recursive=FLAGS.recursive, overwrite=FLAGS.overwrite)
+    stats = commands.convert(os.path.expanduser(FLAGS.input_dir),
+                             os.path.expanduser(FLAGS.output_file),
+                             recursive=FLAGS.recursive, overwrite=FLAGS.overwrite)
     print(stats.report("conversion statistics"))
     print(f"{stats['sequences_written']} NoteSequences -> {FLAGS.output_file}")
     return 0

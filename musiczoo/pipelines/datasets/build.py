@@ -8,8 +8,10 @@ unaffected. Any other exception is a bug and ends the run, leaving no partial fi
 """
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
+import os
 import pathlib
 from typing import Optional
 
@@ -68,6 +70,11 @@ class _ModeWriter:
         steps = list(spec.transforms) + (list(spec.train_transforms) if train else [])
         self.transform = transforms.compose(*steps) if steps else None
         self.pending = []
+        # Digests of the examples written, when eval must exclude training's examples:
+        # a set on the training side, one per record in order on the eval side.
+        self.keys = None
+        if getattr(spec.extractor, "eval_excludes_training", False):
+            self.keys = set() if train else []
 
     def add(self, arrays):
         items = self.transform(arrays, self.stats) if self.transform else [arrays]
@@ -101,10 +108,44 @@ class _ModeWriter:
                     self.stats.count("events_not_encodable")
         for inputs, labels in encoded:
             self.writer.write(inputs, labels)
+            if self.keys is not None:
+                key = _example_key(inputs, labels)
+                self.keys.add(key) if isinstance(self.keys, set) else self.keys.append(key)
 
     def close(self):
         self.flush()
         self.writer.close()
+
+
+def _example_key(inputs, labels):
+    """A digest of one example's exact contents (its event sequence, as encoded)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (inputs, labels):
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.digest()
+
+
+def _drop_eval_duplicates(eval_path, eval_keys, training_keys):
+    """Rewrites the eval file without the examples equal to a training example; returns how
+    many it dropped. Streams: it re-reads the eval file record by record, and only when a
+    duplicate exists (training examples may come after the eval ones in the input)."""
+    drop = [key in training_keys for key in eval_keys]
+    if not any(drop):
+        return 0
+    import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
+
+    eval_path = pathlib.Path(eval_path)
+    kept_path = eval_path.with_name(eval_path.name + ".dedupe")
+    writer = tfrecord.ExampleWriter(kept_path)
+    try:
+        for record, dropped in zip(tf.data.TFRecordDataset(str(eval_path)), drop):
+            if not dropped:
+                writer.write_serialized(record.numpy())
+    finally:
+        writer.close()
+    os.replace(kept_path, eval_path)
+    return sum(drop)
 
 
 def existing_dataset(output_dir):
@@ -180,6 +221,13 @@ def _write_examples(spec, sequences, paths, stats, eval_ratio, total, batch_size
         for writer in writers.values():
             writer.close()
     counts = {mode: writers[mode].writer.count for mode in MODES}
+    if writers["eval"].keys:
+        # Held-out windows that equal a training window measure memory, not
+        # generalisation (drum grooves repeat heavily): eval keeps only the others.
+        dropped = _drop_eval_duplicates(paths["eval"], writers["eval"].keys,
+                                        writers["training"].keys)
+        stats.count("eval_windows_duplicate_of_training", dropped)
+        counts["eval"] -= dropped
     for mode in MODES:
         stats.count(f"{mode}_examples", counts[mode])
     bar.finish(extra=f"{counts['training']} training + {counts['eval']} eval examples")

@@ -26,6 +26,8 @@ _SENTENCES = {
     "tracks_discarded_not_4_4": (
         "{n} tracks not in 4/4 (MusicVAE windows are 4/4 bars, as Magenta's)", None),
     "windows_duplicate": ("{n} windows that repeat an earlier window of the same piece", None),
+    "eval_windows_duplicate_of_training": (
+        "{n} eval windows equal to a training window (kept out of eval)", None),
     "sequences_discarded_not_four_voices": (
         "{n} pieces without exactly four voices (one instrument or track each)", None),
     "grids_discarded_too_short": ("{n} four-voice pieces shorter than {min_steps} steps", None),

@@ -65,6 +65,12 @@ class ExampleWriter:
             self._writer.write(sequence_example_bytes(inputs, labels))
         self.count += 1
 
+    def write_serialized(self, record):
+        """Appends one already serialized record (e.g. copied from another file)."""
+        with self._errors():
+            self._writer.write(record)
+        self.count += 1
+
     def close(self):
         with self._errors():
             self._writer.close()

@@ -48,13 +48,24 @@ def extract_melodies(quantized, *, min_bars=7, max_steps_truncate=None, gap_bars
 
 
 def melody_pipeline(sequence, *, steps_per_quarter=4, min_note=48, max_note=84,
-                    transpose_to_key=0, lookback=False, stats=None, **extract_kwargs):
-    """NoteSequence -> list of (inputs, labels) arrays, as Magenta's melody_rnn built them."""
+                    transpose_to_key=0, lookback=False, encoding=None, stats=None,
+                    **extract_kwargs):
+    """NoteSequence -> list of (inputs, labels) arrays, as Magenta's melody_rnn built them.
+
+    `encoding` is the melody_rnn config's: "one_hot" (basic_rnn, mono_rnn), "lookback"
+    (lookback_rnn) or "key" (attention_rnn: KeyMelodyEncoderDecoder); with none given,
+    `lookback` picks between the first two. Each uses Magenta's defaults, as its config did.
+    """
+    encoding = encoding or ("lookback" if lookback else "one_hot")
     one_hot = melody_encoder_decoder.MelodyOneHotEncoding(min_note, max_note)
-    if lookback:
+    if encoding == "lookback":
         codec = encoder_decoder.LookbackEventSequenceEncoderDecoder(one_hot)
-    else:
+    elif encoding == "key":
+        codec = melody_encoder_decoder.KeyMelodyEncoderDecoder(min_note, max_note)
+    elif encoding == "one_hot":
         codec = encoder_decoder.OneHotEventSequenceEncoderDecoder(one_hot)
+    else:
+        raise ValueError(f"encoding must be one_hot, lookback or key, got {encoding!r}")
     examples = []
     for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
         try:

@@ -39,7 +39,14 @@ def _distinct(windows):
 class WindowExtractor:
     """Distinct `slice_bars`-bar windows of every melody ("melody") or drum track ("drums")
     of each sequence. Steps per bar come from each part's own time signature; windows
-    are counted in statistics as windows_extracted / windows_duplicate."""
+    are counted in statistics as windows_extracted / windows_duplicate.
+
+    Windows repeat across pieces too (a drum groove's loop, a folk tune's opening), so
+    create_dataset drops every eval window that equals a training window
+    (`eval_windows_duplicate_of_training`): held-out figures then measure reconstruction
+    of unseen windows, not memory."""
+    eval_excludes_training = True  # read by create_dataset (a class attribute, not a field)
+
     representation: str = "melody"
     slice_bars: int = 2
     steps_per_quarter: int = 4
