@@ -31,6 +31,7 @@ class Controls:
     drums: Optional[frozenset] = None       # allowed drum classes (theory.DRUM_CLASSES)
     end_on_tonic: bool = True               # with a key: the last note is the tonic
     harmonize: Optional[object] = None      # chorale: the soprano to keep (path/NoteSequence)
+    attributes: tuple = ()                  # MusicVAE: ((attribute, amount), ...) latent moves
 
     def __post_init__(self):
         if self.bars is not None and (not isinstance(self.bars, int) or isinstance(self.bars, bool)
@@ -50,7 +51,7 @@ class Controls:
     @classmethod
     def parse(cls, *, key=None, scale=None, pitch_set=None, pitch_range=None, bars=None,
               time_signature=None, qpm=None, density=None, instrument=None, drums=None,
-              end_on_tonic=True, harmonize=None):
+              end_on_tonic=True, harmonize=None, attribute=None):
         """Controls from flag-style text ('D minor', 'A,B,C#', '55:79', '3/4', 'flute', ...)."""
         parsed_key = None
         if key:
@@ -75,7 +76,8 @@ class Controls:
             qpm=float(qpm) if qpm is not None else None, density=density,
             instrument=theory.instrument(instrument) if instrument not in (None, "") else None,
             drums=theory.drum_classes(drums) if drums else None,
-            end_on_tonic=bool(end_on_tonic), harmonize=harmonize)
+            end_on_tonic=bool(end_on_tonic), harmonize=harmonize,
+            attributes=_attributes(attribute))
 
     # -- what the controls mean ----------------------------------------------------------
 
@@ -162,4 +164,14 @@ class Controls:
             out["end_on_tonic"] = self.end_on_tonic
         if self.harmonize is not None:
             out["harmonize"] = str(getattr(self.harmonize, "filename", "") or self.harmonize)
+        if self.attributes:
+            out["attributes"] = {name: amount for name, amount in self.attributes}
         return out
+
+
+def _attributes(text):
+    if not text:
+        return ()
+    if isinstance(text, (tuple, list)):
+        return tuple(text)
+    return theory.attributes(text)

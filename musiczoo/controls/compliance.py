@@ -67,7 +67,7 @@ def measure(sequence, controls):
     if controls.qpm is not None:
         tempo = sequence.tempos[0].qpm if sequence.tempos else 120.0
         measured["qpm"] = tempo
-        checks["qpm"] = math.isclose(tempo, controls.qpm, rel_tol=1e-6)
+        checks["qpm"] = math.isclose(tempo, controls.qpm, rel_tol=1e-5)  # MIDI: us per beat
     if controls.time_signature != (4, 4) or controls.bars is not None:
         meter = ((sequence.time_signatures[0].numerator, sequence.time_signatures[0].denominator)
                  if sequence.time_signatures else (4, 4))

@@ -179,27 +179,35 @@ def _chorale(space, controls, table, primer_len, steps_per_bar, soprano=None):
                  (controls.tonic + 7) % 12}
         in_triad = np.isin(pitches % 12, list(triad)) & ok
         in_triad[0] = False
-        registers = {0: (60, 74), 3: (38, 55)}   # soprano and bass: the tonic, held
-        for v in range(space.voices):
-            rows = positions[(voice == v) & (step >= last_bar) & (positions >= primer_len)]
-            if not len(rows):
+        rows_of = {v: positions[(voice == v) & (step >= last_bar) & (positions >= primer_len)]
+                   for v in range(space.voices)}
+        tonics = [c for c in range(1, num_classes) if ok[c] and pitches[c] % 12 == controls.tonic]
+        if not tonics:
+            raise ControlError("the tonic is outside the chorale's pitch range")
+        # Soprano and bass land on the tonic (the soprano only when free: a harmonized
+        # melody ends where it ends), the soprano near G4, the bass near C3; alto and
+        # tenor on the tonic triad between them, so the final chord does not cross.
+        bass = min(tonics, key=lambda c: (abs(pitches[c] - 48), pitches[c]))
+        if soprano is None:
+            top = min(tonics, key=lambda c: (abs(pitches[c] - 67), -pitches[c]))
+            top_pitch = pitches[top]
+        else:
+            sung = [int(cls) for s, cls in enumerate(np.asarray(soprano)) if cls
+                    and s >= last_bar] or [int(c) for c in np.asarray(soprano) if c]
+            top, top_pitch = None, min(pitches[c] for c in sung) if sung else 127
+        for v, rows in rows_of.items():
+            if not len(rows) or (v == 0 and top is None):  # a given soprano stays as given
                 continue
-            # Soprano and bass land on the tonic (the soprano only when it is free: a
-            # harmonized melody ends where it ends); alto and tenor on the tonic triad.
-            if v == 3 or (v == 0 and soprano is None):
-                low, high = registers[v]
-                candidates = [c for c in range(1, num_classes) if ok[c]
-                              and pitches[c] % 12 == controls.tonic and low <= pitches[c] <= high]
-                if not candidates:
-                    candidates = [c for c in range(1, num_classes)
-                                  if ok[c] and pitches[c] % 12 == controls.tonic]
-                if not candidates:
-                    raise ControlError("the tonic is outside the chorale's pitch range")
-                chosen = candidates[len(candidates) // 2]
+            if v == 0 and top is not None or v == space.voices - 1:
+                chosen = top if v == 0 else bass
                 table[rows] = FORBIDDEN
                 table[rows, chosen] = 0.0
-            elif v in (1, 2):
-                table[np.ix_(rows, ~in_triad)] = FORBIDDEN
+            elif v < space.voices - 1:
+                inner = in_triad & (pitches < top_pitch) & (pitches > pitches[bass])
+                if not inner[1:].any():
+                    raise ControlError("no tonic-triad pitch fits between the soprano and "
+                                       "the bass for the final chord")
+                table[np.ix_(rows, ~inner)] = FORBIDDEN
 
 
 def _performance(space, controls, table, primer_len, steps_per_bar):

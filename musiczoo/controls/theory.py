@@ -196,3 +196,28 @@ def time_signature(text):
     if not 1 <= numerator <= 32 or denominator not in (1, 2, 4, 8, 16):
         raise ControlError(f"time signature {text!r} is not one a score can have")
     return numerator, denominator
+
+
+# MusicVAE attribute names (musiczoo.models.music_vae.attributes) and what users call them.
+ATTRIBUTE_ALIASES = {"density": "note_density", "range": "pitch_range", "pitch": "register",
+                     "height": "register", "syncopated": "syncopation"}
+
+
+def attributes(text):
+    """'density:+1.5,register:-1' -> (("note_density", 1.5), ("register", -1.0))."""
+    found = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        name, sep, amount = part.partition(":")
+        name = ATTRIBUTE_ALIASES.get(name.strip().lower(), name.strip().lower())
+        try:
+            value = float(amount) if sep else 1.0
+        except ValueError:
+            raise ControlError(f"--attribute {part!r}: give name:amount, e.g. density:+1.5"
+                               ) from None
+        if not -5 <= value <= 5:
+            raise ControlError(f"--attribute {part!r}: amounts beyond +-5 vectors leave the "
+                               "latent space the model knows")
+        found.append((name, value))
+    return tuple(found)

@@ -166,6 +166,9 @@ class BundledModel:
             if controls.instrument is not None:
                 raise ControlError(f"{name} plays drums, which stay on channel 10: "
                                    "--instrument does not apply")
+        if controls.attributes and self.family != "music_vae":
+            raise ControlError(f"--attribute applies to MusicVAE bundles (a latent space); "
+                               f"{name} has none")
         if controls.harmonize is not None and kind != "chorale":
             raise ControlError(f"--harmonize_midi applies to chorale models; {name} does not "
                                "write voices")

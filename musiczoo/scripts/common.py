@@ -24,7 +24,8 @@ def define_model_flags(bundle=True):
 
 
 CONTROL_FLAGS = ("key", "scale", "pitch_set", "pitch_range", "bars", "time_signature",
-                 "density", "instrument", "drums", "end_on_tonic", "harmonize_midi")
+                 "density", "instrument", "drums", "end_on_tonic", "harmonize_midi",
+                 "attribute")
 
 
 def define_control_flags():
@@ -46,6 +47,9 @@ def define_control_flags():
     flags.DEFINE_bool("end_on_tonic", True, "With --key: the last note is the tonic.")
     flags.DEFINE_string("harmonize_midi", None, "chorale_transformer: a melody the soprano "
                         "keeps note for note; alto, tenor and bass are written to it.")
+    flags.DEFINE_string("attribute", None, "MusicVAE: move the latent code along attribute "
+                        "vectors, e.g. density:+1.5,register:-1 (note_density, register, "
+                        "pitch_range, syncopation).")
 
 
 def control_settings():

@@ -273,6 +273,13 @@ class MusicTransformer(BundledModel):
             if pitch is not None and not controls.allows_pitch(pitch):
                 raise ControlError(f"{controls.harmonize}: melody pitch {pitch} breaks "
                                    f"{controls.describe_pitches()}")
+        last = next((e for e in reversed(events) if e >= 0), None)
+        if controls.wants_tonic_ending and last is not None and last % 12 != controls.tonic:
+            from musiczoo.controls import theory
+            raise ControlError(f"{controls.harmonize}: the melody ends on "
+                               f"{theory.SHARP_NAMES[last % 12]}, not the tonic of "
+                               f"{theory.key_name(*controls.key)}: give --end_on_tonic=false "
+                               "to harmonize it as it is")
         return np.asarray(classes, np.int64)
 
     def generate(self, num_outputs=1, num_steps=None, *, primer=None, temperature=1.0,

@@ -177,7 +177,8 @@ class MusicVAE(BundledModel):
         parts = []
         for window in range(windows):
             decode_seed = None if seed is None else int(rng.integers(2 ** 62))
-            parts.append(self.decode_ids(z, temperature, decode_seed, top_k,
+            code = self.shift(z, controls.attributes) if controls.attributes else z
+            parts.append(self.decode_ids(code, temperature, decode_seed, top_k,
                                          last if window == windows - 1 else inner))
             z = (0.8 * z + 0.6 * rng.standard_normal(z.shape)).astype(np.float32)
         qpm = qpm or controls.qpm or DEFAULT_QPM
@@ -231,6 +232,20 @@ class MusicVAE(BundledModel):
             raise ValueError(f"{self.config.name} always makes {self.window_steps} steps "
                              f"({self.config.slice_bars} bars); got num_steps={num_steps}")
         return self.sample(num_outputs, temperature, seed, qpm, top_k or 0)
+
+    @property
+    def attribute_vectors(self):
+        """{attribute: {"vector": [...], ...}} stored in the bundle (may be empty)."""
+        vectors = self.metadata.get("attribute_vectors")
+        return vectors if isinstance(vectors, dict) else {}
+
+    def shift(self, z, attribute, amount=None):
+        """z [N, z_size] moved along attribute vectors: `shift(z, "note_density", 1.5)` or
+        `shift(z, (("note_density", 1.5), ("register", -1.0)))`."""
+        from musiczoo.models.music_vae import attributes
+        moves = ((attributes.ALIASES.get(attribute, attribute), float(amount)),) \
+            if amount is not None else tuple(attribute)
+        return attributes.shift(self.attribute_vectors, z, moves)
 
     def vary(self, source, controls, amount=0.3, seed=None, temperature=1.0, qpm=None):
         """A piece like `source` (a NoteSequence of whole windows): each window encoded,
