@@ -1,6 +1,7 @@
 """Controls every family obeys, verified on the MIDI files written (not on the masks), and
 impossible requests refused before anything is sampled."""
 import mido
+import numpy as np
 import pytest
 
 import musiczoo
@@ -144,3 +145,22 @@ def test_generate_script_takes_control_flags(tmp_path):
                       f"--output_dir={tmp_path / 'no'}")
     assert done.returncode == 1 and "no pitch class in common" in done.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_musicvae_attribute_vectors_move_what_they_name():
+    vae = musiczoo.load_bundle("cat-mel_2bar_small")
+    assert set(vae.attribute_vectors) == {"note_density", "register", "pitch_range",
+                                          "syncopation"}
+    density = {}
+    for amount in (-1.5, 1.5):
+        controls = Controls.parse(attribute=f"density:{amount:+}", end_on_tonic=False)
+        sequences = vae.generate(8, controls=controls, seed=1, temperature=0.5)
+        density[amount] = sum(compliance.measure(s, controls)["measured"]["notes_per_bar"]
+                              for s in sequences) / 8
+    assert density[1.5] > density[-1.5] + 2, density
+    z = np.zeros((1, vae.config.z_size), np.float32)
+    np.testing.assert_allclose(vae.shift(z, "register", 2.0)[0],
+                               2.0 * np.asarray(vae.attribute_vectors["register"]["vector"]),
+                               rtol=1e-6)
+    with pytest.raises(ControlError, match="no 'loudness' attribute vector"):
+        vae.shift(z, "loudness", 1.0)
