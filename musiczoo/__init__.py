@@ -8,6 +8,8 @@ The public API is small and importing it is cheap (TensorFlow loads on first use
     musiczoo.create_dataset("basic_rnn", "bach_chorales", "/tmp/basic_rnn")
     model = musiczoo.load_bundle("attention_rnn")
     vae = musiczoo.load_bundle("cat-mel_2bar_small")   # + encode / decode / interpolate
+    model.generate(3, controls=musiczoo.Controls.parse(key="D minor", bars=16), seed=1)
+    musiczoo.compose("calm folk melody in D minor, 16 bars, AABA", "out/song", seed=1)
 """
 import warnings
 
@@ -16,8 +18,11 @@ warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv")
 
 from musiczoo.bundles import list_bundles, load_bundle
 from musiczoo.commands import convert, create_dataset, generate, interpolate, train
+from musiczoo.compose.compose import compose, vary
+from musiczoo.controls import ControlError, Controls
 from musiczoo.registry import all_configs, apply_hparams, find_config, families
 from musiczoo.version import __version__
 
-__all__ = ["__version__", "all_configs", "apply_hparams", "convert", "create_dataset", "families",
-           "find_config", "generate", "interpolate", "list_bundles", "load_bundle", "train"]
+__all__ = ["ControlError", "Controls", "__version__", "all_configs", "apply_hparams", "compose",
+           "convert", "create_dataset", "families", "find_config", "generate", "interpolate",
+           "list_bundles", "load_bundle", "train", "vary"]

@@ -164,3 +164,17 @@ def test_musicvae_attribute_vectors_move_what_they_name():
                                rtol=1e-6)
     with pytest.raises(ControlError, match="no 'loudness' attribute vector"):
         vae.shift(z, "loudness", 1.0)
+
+
+def test_the_first_bars_of_a_primer_are_kept_verbatim(tmp_path):
+    tune = [60, -2, 64, -2, 67, -2, 64, -2] * 8            # 4 bars of 16th-note steps
+    source = write_midi(melodies.melody_to_note_sequence(tune, 4), tmp_path / "tune.mid")
+    model = musiczoo.load_bundle("basic_rnn")
+    paths = model.generate_to_midi(tmp_path / "out", num_outputs=2, primer_midi=str(source),
+                                   primer_bars=2, controls=Controls.parse(bars=4), seed=3)
+    kept = [(n.pitch, round(n.start_time, 3)) for n in read_file(source)[0].notes
+            if n.start_time < 4.0]
+    for path in paths:
+        notes = [(n.pitch, round(n.start_time, 3)) for n in read_file(path)[0].notes]
+        assert [n for n in notes if n[1] < 4.0] == kept      # bars 1-2: the primer's
+        assert mido.MidiFile(path).length == pytest.approx(8.0)

@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from musiczoo import outputs
+from musiczoo.bundles import load_bundle
 from musiczoo.compose import form as form_lib
 from musiczoo.compose import prompt as prompt_lib
 from musiczoo.compose import rank
@@ -79,7 +80,6 @@ def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variation
     """Writes ranked variations (variation_1.mid is the best) and compose.json into
     `output_dir`; returns a ComposeResult. `controls`: Controls.parse keywords that win
     over the prompt. A folder holding an earlier compose.json is kept unless `overwrite`."""
-    import musiczoo
     if output_dir is None:
         raise ControlError("give an output folder for the variations")
     folder = outputs.check_output_dir(output_dir)
@@ -88,7 +88,7 @@ def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variation
                                                    "another folder or pass --overwrite")
     plan, settled = settle(prompt, bundle=bundle, num_variations=num_variations, form=form,
                            temperature=temperature, controls=controls)
-    model = model or musiczoo.load_bundle(plan.bundle)
+    model = model or load_bundle(plan.bundle)
     seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     pieces = [(s, form_lib.make_piece(model, settled, plan.form, plan.temperature, s))
               for s in variation_seeds(seed, plan.num_variations)]
@@ -99,7 +99,6 @@ def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variation
 def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite=False):
     """More like one variation: its composition's settings, its opening half kept
     (RNNs, Music Transformer) or its latent code moved a little (MusicVAE, by `amount`)."""
-    import musiczoo
     path = pathlib.Path(path)
     record_path = path.parent / RECORD
     if not record_path.exists():
@@ -116,7 +115,7 @@ def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite
     plan = prompt_lib.PromptPlan(**{k: record["plan"][k] for k in (
         "bundle", "controls", "form", "temperature")}, num_variations=num_variations)
     settled = Controls.parse(**plan.controls)
-    model = musiczoo.load_bundle(plan.bundle)
+    model = load_bundle(plan.bundle)
     from musiczoo.pipelines.readers.files import read_file
     source = read_file(path)[0]
     seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
@@ -161,10 +160,9 @@ def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
 
 def regenerate(record_path, file_name, model=None):
     """The NoteSequence of one variation again, from its recorded seed and settings."""
-    import musiczoo
     record = json.loads(pathlib.Path(record_path).read_text())
     entry = next(v for v in record["variations"] if v["file"] == file_name)
     plan = record["plan"]
-    model = model or musiczoo.load_bundle(plan["bundle"])
+    model = model or load_bundle(plan["bundle"])
     return form_lib.make_piece(model, Controls.parse(**plan["controls"]), plan["form"],
                                plan["temperature"], entry["seed"])

@@ -129,6 +129,17 @@ class BundledModel:
                 bias_fn=masks.make_bias_fn(self.control_space()))
         return self._samplers[variant]
 
+    def _primer_head(self, primer, bars):
+        """Only the first `bars` bars of a --primer_midi: kept verbatim, the rest made."""
+        from musiczoo.compose.form import head
+        from musiczoo.models.events_rnn import primers
+        if "primer_midi" not in primer:
+            raise ValueError("--primer_bars keeps the first bars of a --primer_midi file: give "
+                             "one")
+        bars = checks.integer("primer_bars", bars, 1)
+        sequence = primers.read_primer_sequence(primer["primer_midi"])
+        return {"primer_midi": head(sequence, bars)}
+
     # -- controls -------------------------------------------------------------------------
 
     meters = ((4, 4),)  # the time signatures this family's codec can write
@@ -196,7 +207,10 @@ class BundledModel:
         take the family's defaults; primers and beam settings that do not apply to this
         family are refused by name."""
         options = {k: v for k, v in options.items() if v is not None}
+        primer_bars = options.pop("primer_bars", None)
         primer = {k: options.pop(k) for k in PRIMER_FLAGS if k in options}
+        if primer_bars is not None:
+            primer = self._primer_head(primer, primer_bars)
         refused = sorted(k for k in primer if k not in self.primer_flags)
         if refused:
             hint = self.no_primer_hint or ("use " + " or ".join(

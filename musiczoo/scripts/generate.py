@@ -18,6 +18,8 @@ flags.DEFINE_string("primer_melody", None, 'Melody primer, e.g. "[60, -2, 62]" '
                     "(pitch, -1 note off, -2 no event).")
 flags.DEFINE_string("primer_drums", None, 'Drum primer, e.g. "[(36, 42), (), (42,)]".')
 flags.DEFINE_string("primer_midi", None, "A MIDI file to continue.")
+flags.DEFINE_integer("primer_bars", None, "Keep only the first N bars of --primer_midi "
+                     "(verbatim) and generate the rest.")
 flags.DEFINE_float("qpm", None, "Tempo of the output (default: the primer's, else 120).")
 flags.DEFINE_float("temperature", 1.0, "Softmax temperature; <1 is more conservative.")
 flags.DEFINE_integer("top_k", None, "Sample among the k most likely events only (0 or unset: "
@@ -32,8 +34,9 @@ flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...)
 common.define_control_flags()
 flags.mark_flags_as_required(["bundle", "output_dir"])
 
-OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "qpm", "temperature",
-           "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed", "overwrite")
+OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "primer_bars", "qpm",
+           "temperature", "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed",
+           "overwrite")
 
 
 def main():
