@@ -76,10 +76,14 @@ class Plan:
                                    "primer that fits, or none")
 
     def tensors(self):
+        """The loop's inputs; without a density control the steer is left out of the
+        graph altogether (another trace, no per-step count over the history)."""
         import tensorflow as tf
-        return {"table": tf.constant(self.table, tf.float32),
-                "target": tf.constant(self.target, tf.float32),
-                "strength": tf.constant(self.strength, tf.float32)}
+        tensors = {"table": tf.constant(self.table, tf.float32)}
+        if self.strength:
+            tensors.update(target=tf.constant(self.target, tf.float32),
+                           strength=tf.constant(self.strength, tf.float32))
+        return tensors
 
 
 def plan(space, controls, total, primer_len, steps_per_bar=None, soprano=None):
@@ -236,10 +240,11 @@ def make_bias_fn(space):
         row = controls["table"][length]                                    # [K]
         rows = tf.shape(history)[0]
         base = tf.tile(row[None, :], [rows, 1])
-        known = tf.minimum(history[:, :length], num_base)  # a start symbol counts as nothing
-        made = tf.reduce_sum(tf.gather(onset, known), axis=1)              # [R] notes so far
-        gap = tf.clip_by_value(controls["target"][length] - made, -4.0, 4.0)
-        base += controls["strength"] * gap[:, None] * onset[None, :num_base]
+        if "target" in controls:  # density: steer by how far behind or ahead the notes are
+            known = tf.minimum(history[:, :length], num_base)  # a start symbol counts as 0
+            made = tf.reduce_sum(tf.gather(onset, known), axis=1)          # [R] notes so far
+            gap = tf.clip_by_value(controls["target"][length] - made, -4.0, 4.0)
+            base += controls["strength"] * gap[:, None] * onset[None, :num_base]
         if not distances:
             return base
         extra = []
