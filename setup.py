@@ -10,7 +10,8 @@ VERSION = re.search(r'__version__ = "([^"]+)"',
                     (HERE / "musiczoo" / "version.py").read_text()).group(1)
 
 SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert", "bundles",
-           "compose"]
+           "compose", "serve"]
+SERVE = ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9"]
 
 setup(
     name="musiczoo",
@@ -22,6 +23,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["musiczoo", "musiczoo.*"]),
     include_package_data=True,
+    package_data={"musiczoo.serve": ["static/*"]},
     # Shipped bundles, for non-editable installs (musiczoo.bundles looks there too).
     data_files=[("share/musiczoo/bundles", sorted(glob.glob("bundles/*.mzb")))],
     install_requires=[
@@ -33,12 +35,13 @@ setup(
         "numpy>=1.24",
         "pretty_midi>=0.2.10",
         "music21>=9.1",  # its bundled corpus: Bach chorales, Essen and O'Neill folk tunes
+        "matplotlib>=3.7",  # piano rolls (PNG, SVG)
+        "soundfile>=0.12",  # FLAC / OGG / MP3 audio (libsndfile inside the wheel)
     ],
     extras_require={
-        "test": ["pytest>=7"],
-        # MIDI -> WAV through FluidSynth (needs the system library and a GM soundfont,
-        # e.g. Debian's fluidsynth + fluid-soundfont-gm).
-        "audio": ["pyfluidsynth>=1.3"],
+        "test": ["pytest>=7", "httpx>=0.27", "selenium>=4.20"] + SERVE,
+        # The studio: musiczoo_serve (the web page and its HTTP API).
+        "serve": SERVE,
     },
     entry_points={
         "console_scripts": [

@@ -86,14 +86,32 @@ def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variation
     if (folder / RECORD).exists() and not overwrite:
         raise outputs.OutputError(folder / RECORD, "already holds a composition; choose "
                                                    "another folder or pass --overwrite")
+    plan, settled, seed, pieces, model = make_variations(
+        prompt, seed=seed, bundle=bundle, num_variations=num_variations, form=form,
+        temperature=temperature, controls=controls, model=model)
+    return _write(folder, model, plan, settled, seed, pieces, overwrite,
+                  {"prompt": prompt})
+
+
+def make_variations(prompt="", *, seed=None, bundle=None, num_variations=None, form=None,
+                    temperature=None, controls=None, model=None, load=load_bundle):
+    """(plan, controls, seed, [(variation seed, NoteSequence)], model): compose without
+    writing anything (the web server stores results its own way). `load(name)` gives the
+    model when none is passed."""
     plan, settled = settle(prompt, bundle=bundle, num_variations=num_variations, form=form,
                            temperature=temperature, controls=controls)
-    model = model or load_bundle(plan.bundle)
+    model = model or load(plan.bundle)
     seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     pieces = [(s, form_lib.make_piece(model, settled, plan.form, plan.temperature, s))
               for s in variation_seeds(seed, plan.num_variations)]
-    return _write(folder, model, plan, settled, seed, pieces, overwrite,
-                  {"prompt": prompt})
+    return plan, settled, seed, pieces, model
+
+
+def ranked(model, controls, pieces):
+    """[(seed, piece, scores)] best first (scores: compose.rank against the profile)."""
+    profile = _profile(model)
+    scored = [(s, piece, rank.score(piece, controls, profile)) for s, piece in pieces]
+    return sorted(scored, key=lambda item: -item[2]["score"])
 
 
 def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite=False):
@@ -133,8 +151,7 @@ def _profile(model):
 def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
     from musiczoo.pipelines.writers import write_midi
     profile = _profile(model)
-    scored = [(s, piece, rank.score(piece, controls, profile)) for s, piece in pieces]
-    scored.sort(key=lambda item: -item[2]["score"])
+    scored = ranked(model, controls, pieces)
     folder = outputs.output_dir(folder)
     variations = []
     for position, (s, piece, scores) in enumerate(scored, start=1):
