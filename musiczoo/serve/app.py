@@ -1,6 +1,7 @@
 """The studio app: `create_app(Settings(...))` -> a FastAPI app with the JSON API under
 /api/ (OpenAPI page at /docs) and the page at / (all its assets served from this package:
 it works with no network)."""
+import contextlib
 import logging
 from pathlib import Path
 
@@ -20,7 +21,15 @@ log = logging.getLogger("musiczoo")
 
 def create_app(settings=None):
     settings = settings or Settings()
-    app = FastAPI(title="musiczoo studio", version=__version__,
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        for name in settings.preload:  # loaded, and kept warm, before the first request
+            app.state.workshop.model(name)
+        yield
+        app.state.store.close()
+
+    app = FastAPI(title="musiczoo studio", version=__version__, lifespan=lifespan,
                   description="Generate, compose, continue, vary and interpolate music with "
                               "musiczoo's bundles; every result has MIDI, WAV and a piano roll.")
     app.state.settings = settings
@@ -37,14 +46,5 @@ def create_app(settings=None):
     def unexpected(request, error):  # a bug: logged with its traceback, a plain 500 out
         log.exception("error answering %s", request.url.path)
         return JSONResponse({"detail": "internal error (logged on the server)"}, 500)
-
-    @app.on_event("startup")
-    def preload():
-        for name in settings.preload:
-            app.state.workshop.model(name)
-
-    @app.on_event("shutdown")
-    def cleanup():
-        app.state.store.close()
 
     return app
