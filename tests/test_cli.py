@@ -88,7 +88,8 @@ def test_ci_runs_the_readme_test_command(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "+ apt-get update -qq && apt-get install -y -qq mma", f"+ {command}"]
+        "+ apt-get update -qq && apt-get install -y -qq mma chromium chromium-driver",
+        f"+ {command}"]
     # Run as .ci/run runs it (bash -euo pipefail -c), with python3, pip and pytest replaced
     # by recorders: it makes a venv, installs the package with its test extra (which holds
     # pytest), runs pytest, and fails when pytest fails.
