@@ -30,7 +30,7 @@ from note_seq.protobuf import music_pb2
 
 from musiczoo import outputs
 from musiczoo.pipelines import writers
-from musiczoo.pipelines.readers import errors, midi
+from musiczoo.pipelines.readers import errors, limits, midi
 from musiczoo.render import sampler, sf2
 
 TARGET_RMS_DBFS = -20.0
@@ -70,15 +70,26 @@ def render(sequence, sample_rate=44100, soundfont=None, synth="auto"):
     substituted, notes nothing could play)."""
     sequence = _as_sequence(sequence)
     rate = _check_rate(sample_rate)
+    given = soundfont
     name, program, soundfont = choose_synth(synth, soundfont)
     end = max([sequence.total_time] + [note.end_time for note in sequence.notes])
     if end > MAX_SECONDS:
         raise RenderError(f"{end:,.0f} s of music; audio is rendered for at most "
                           f"{MAX_SECONDS:,.0f} s")
+    notes = {}
     if name == "fluidsynth":
-        audio, notes = _render_fluidsynth(sequence, rate, program, soundfont, end)
-    else:
-        audio, notes = _render_sampler(sequence, rate, soundfont, end)
+        try:
+            audio, notes = _render_fluidsynth(sequence, rate, program, soundfont, end)
+        except RenderError as error:
+            if synth != "auto":
+                raise
+            # "auto" still makes audio: ours, saying why FluidSynth did not.
+            name, soundfont = "musiczoo-sf2", given and _check_soundfont(given)
+            soundfont = soundfont or sf2.default_path()
+            notes = {"fluidsynth_failed": str(error)}
+    if name != "fluidsynth":
+        audio, played = _render_sampler(sequence, rate, soundfont, end)
+        notes = {**notes, **played}
     audio, loudness = normalize(audio, rate)
     info = {"synth": f"{name} ({os.path.basename(soundfont)})", "soundfont": soundfont,
             "sample_rate": rate, "seconds": len(audio) / rate, "music_seconds": end,
@@ -137,11 +148,14 @@ def _check_soundfont(path):
 def _as_sequence(source):
     if isinstance(source, music_pb2.NoteSequence):
         sequence = errors.check_sequence(source)
-    elif isinstance(source, (bytes, bytearray)):
-        sequence = midi.midi_bytes_to_sequence(bytes(source))
-    elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        sequence = midi.midi_bytes_to_sequence(errors.read_bytes(path), path)
+    elif isinstance(source, (bytes, bytearray, str, os.PathLike)):
+        if isinstance(source, (bytes, bytearray)):
+            name, data = "<bytes>", bytes(source)
+        else:
+            name = os.fspath(source)
+            data = errors.read_bytes(name)
+        sequence = midi.midi_bytes_to_sequence(data, name)
+        sequence.total_time = max(sequence.total_time, _midi_length(data))
     else:
         raise TypeError(f"a NoteSequence or the path or bytes of a MIDI file, not "
                         f"{type(source).__name__}")
@@ -150,6 +164,13 @@ def _as_sequence(source):
             raise RenderError(f"note {k}: program {note.program} outside the General MIDI "
                               "programs 0..127")
     return sequence
+
+
+def _midi_length(data):
+    """Seconds to the file's last event, its end of track included: a loop written to end
+    on its bar line (`writers.midi_bytes`) lasts to it, though note_seq ends the piece at
+    its last note. (The bytes passed the same scan already, so it cannot fail here.)"""
+    return limits.scan_midi(data).seconds
 
 
 def _check_rate(rate):
@@ -211,7 +232,8 @@ def _render_fluidsynth(sequence, rate, program, soundfont, end):
     music = int(round(end * rate))
     level = np.abs(audio).max(axis=1) if len(audio) else np.zeros(0)
     loud = np.flatnonzero(level[music:] > level.max(initial=0.0) * 1e-3)
-    frames = min(len(audio), music + (int(loud[-1]) + 1 if len(loud) else 0))
+    frames = min(len(audio), music + (int(loud[-1]) + 1 if len(loud) else 0),
+                 music + int(round(MAX_TAIL_SECONDS * rate)))
     audio = audio[:frames]
     if frames > music:  # ends with a 5 ms fade, never a click
         fade = min(frames - music, int(0.005 * rate))

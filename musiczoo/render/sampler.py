@@ -103,7 +103,8 @@ def render_notes(notes, soundfont, sample_rate, end_time, max_tail):
 def _plan(note, r, sr):
     """A voice's numbers: where it starts, how long it sounds, and its rates and levels."""
     key = note.pitch
-    cents = r.scale_tuning * (key - r.root_key) + r.tune_cents
+    # Ten octaves either way at most: a hostile SoundFont's tuning cannot overflow.
+    cents = min(max(r.scale_tuning * (key - r.root_key) + r.tune_cents, -12000.0), 12000.0)
     step = 2.0 ** (cents / 1200.0) * r.sample_rate / sr  # source samples per output frame
     hold = _tc(r.hold_tc + r.key_to_hold * (60 - key))
     decay = _tc(r.decay_tc + r.key_to_decay * (60 - key))
@@ -146,20 +147,23 @@ def _position_at(frames, step, r):
 
 
 def _cut_exclusive(voices, sr):
-    """A voice whose region has an exclusive class stops (quickly) where the next voice of
-    the same class on the same channel starts, as hi-hats do."""
-    last = {}
+    """A voice whose region has an exclusive class stops (quickly) where a later note of
+    the same class on the same channel starts, as an open hi-hat does under a closed one.
+    All the voices of the earlier note stop (a note may play several layers)."""
+    fade = int(_CUT_SECONDS * sr)
+    sounding = {}  # (channel, class) -> the voices of the latest start
     for voice in sorted(voices, key=lambda v: v["first"]):
         cls = voice["region"].exclusive_class
         if not cls:
             continue
         group = (voice["channel"], cls)
-        previous = last.get(group)
-        if previous is not None and voice["first"] > previous["first"]:
-            keep = voice["first"] - previous["first"] + int(_CUT_SECONDS * sr)
+        earlier = [v for v in sounding.get(group, []) if v["first"] < voice["first"]]
+        for previous in earlier:
+            keep = voice["first"] - previous["first"] + fade
             if keep < previous["length"]:
-                previous["length"], previous["cut"] = keep, keep - int(_CUT_SECONDS * sr)
-        last[group] = voice
+                previous["length"], previous["cut"] = keep, keep - fade
+        same = [v for v in sounding.get(group, []) if v["first"] == voice["first"]]
+        sounding[group] = same + [voice]
 
 
 def _render_voice(v, samples, out, sr):
@@ -175,7 +179,8 @@ def _render_voice(v, samples, out, sr):
         wrap = min(max(int(math.ceil(loop_end / step)), 0), stop)  # first frame past the loop
         tail = pos[wrap:stop]
         tail -= loop_start
-        np.fmod(tail, loop_end - loop_start, out=tail)
+        span = loop_end - loop_start
+        tail -= np.floor(tail * (1.0 / span)) * span  # = fmod, twice as fast
         tail += loop_start
         if stop < length:  # sample mode 3 after the note-off: on to the sample's end
             pos[stop:] += _position_at(stop, step, r) - stop * step

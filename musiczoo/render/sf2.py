@@ -118,6 +118,7 @@ def default_path():
     return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
 
 
+_CACHE_SIZE = 4
 _cache = {}
 _cache_lock = threading.Lock()
 
@@ -133,6 +134,8 @@ def load(path=None):
     key = (path, info.st_size, info.st_mtime_ns)
     with _cache_lock:
         if key not in _cache:
+            if len(_cache) >= _CACHE_SIZE:  # a big SoundFont is 100s of MB: keep a few
+                del _cache[next(iter(_cache))]
             _cache[key] = parse(path)
         return _cache[key]
 
