@@ -248,10 +248,10 @@ def loudness_dbfs(audio, sample_rate):
     above -70 dBFS and within 20 dB of those blocks' mean, both channels together."""
     block = max(int(sample_rate * 0.1), 1)
     frames = len(audio) // block * block
-    power = np.square(audio, dtype=np.float64)
-    blocks = power[:frames].reshape(-1, block * audio.shape[1]).mean(axis=1)
+    power = np.square(audio)  # float32; the sums below are float64
+    blocks = power[:frames].reshape(-1, block * audio.shape[1]).mean(axis=1, dtype=np.float64)
     if len(audio) > frames:
-        blocks = np.append(blocks, power[frames:].mean())
+        blocks = np.append(blocks, power[frames:].mean(dtype=np.float64))
     blocks = blocks[blocks > 1e-7]
     if not len(blocks):
         return -math.inf
@@ -305,8 +305,9 @@ def _limit(audio, ceiling, sample_rate):
     reach = max(int(0.04 * sample_rate), 1)
     gain = ndimage.minimum_filter1d(need, 2 * reach + 1, mode="nearest")
     gain = ndimage.uniform_filter1d(gain, 2 * (reach // 2) + 1, mode="nearest")
-    out = np.clip(audio * gain[:, None], -ceiling, ceiling)
-    return out.astype(np.float32), -_db(float(gain.min()))
+    out = audio * gain[:, None]
+    np.clip(out, -ceiling, ceiling, out=out)
+    return out, -_db(float(gain.min()))
 
 
 def _db(x):
