@@ -7,6 +7,7 @@ import pathlib
 
 from musiczoo import checks, outputs, registry
 from musiczoo.bundles import load_bundle
+from musiczoo.render import render_options
 
 
 def resolve_config(config=None, model=None, hparams=None):
@@ -71,23 +72,45 @@ def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle
         dataset_dir, run_dir, num_training_steps=num_training_steps, **options)
 
 
-def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, **options):
+def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, wav=False,
+             piano_roll=None, sample_rate=44100, **options):
     """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths. Names
-    carry the run's date and time unless `overwrite` (then <config>_001.mid, ...)."""
+    carry the run's date and time unless `overwrite` (then <config>_001.mid, ...). With
+    `wav` / `piano_roll` ("png" or "svg"; True means png) each MIDI gets <stem>.wav /
+    <stem>.png beside it, the primer shaded in the picture; their paths follow the MIDI
+    paths in the list returned."""
     outputs.check_output_dir(output_dir)  # before the model loads: fail fast
+    wav, roll, sample_rate = render_options(wav, piano_roll, sample_rate)
     loaded = load_bundle(bundle)
-    return loaded.generate_to_midi(output_dir, num_outputs=num_outputs, overwrite=overwrite,
-                                   **options)
+    paths = loaded.generate_to_midi(output_dir, num_outputs=num_outputs, overwrite=overwrite,
+                                    **options)
+    return paths + _companions(paths, wav, roll, sample_rate, overwrite,
+                               getattr(loaded, "last_primer_seconds", None))
+
+
+def _companions(paths, wav, roll, sample_rate, overwrite, marked_until=None):
+    """The WAV / piano-roll files written beside `paths` (render.piano_roll.companions)."""
+    if not (wav or roll):
+        return []
+    from musiczoo.render.piano_roll import companions
+    made = companions(paths, wav=wav, piano_roll_format=roll, sample_rate=sample_rate,
+                      overwrite=overwrite, marked_until=marked_until)
+    return [pathlib.Path(entry[kind]) for entry in made for kind in ("wav", "piano_roll")
+            if entry[kind]]
 
 
 def interpolate(bundle, input_midi_1, input_midi_2, output_dir, *, num_outputs=5,
-                overwrite=False, **options):
-    """Writes the latent-space path between two MIDI files (latent-space families only)."""
+                overwrite=False, wav=False, piano_roll=None, sample_rate=44100, **options):
+    """Writes the latent-space path between two MIDI files (latent-space families only);
+    `wav` / `piano_roll` as in generate."""
+    wav, roll, sample_rate = render_options(wav, piano_roll, sample_rate)
     loaded = load_bundle(bundle)
     if "interpolate" not in getattr(loaded, "capabilities", ()):
         raise registry.RegistryError(
             f"bundle {bundle!r} ({type(loaded).__name__}) cannot interpolate: only families "
             "with a latent space (music_vae) can")
     outputs.check_output_dir(output_dir)
-    return loaded.interpolate_to_midi(input_midi_1, input_midi_2, output_dir,
-                                      num_outputs=num_outputs, overwrite=overwrite, **options)
+    paths = loaded.interpolate_to_midi(input_midi_1, input_midi_2, output_dir,
+                                       num_outputs=num_outputs, overwrite=overwrite,
+                                       **options)
+    return paths + _companions(paths, wav, roll, sample_rate, overwrite)

@@ -21,6 +21,7 @@ from musiczoo.compose import prompt as prompt_lib
 from musiczoo.compose import rank
 from musiczoo.compose.profile import Profile
 from musiczoo.controls import ControlError, Controls
+from musiczoo.render import render_options
 
 MAX_VARIATIONS = 16
 RECORD = "compose.json"
@@ -33,6 +34,8 @@ class Variation:
     path: pathlib.Path
     sequence: object
     scores: dict
+    wav: pathlib.Path = None          # variation_N.wav, when asked for
+    piano_roll: pathlib.Path = None   # variation_N.png / .svg, when asked for
 
 
 @dataclasses.dataclass
@@ -76,21 +79,25 @@ def variation_seeds(seed, count):
 
 
 def compose(prompt="", output_dir=None, *, seed=None, bundle=None, num_variations=None,
-            form=None, temperature=None, controls=None, overwrite=False, model=None):
+            form=None, temperature=None, controls=None, overwrite=False, model=None,
+            wav=False, piano_roll=None, sample_rate=44100):
     """Writes ranked variations (variation_1.mid is the best) and compose.json into
     `output_dir`; returns a ComposeResult. `controls`: Controls.parse keywords that win
-    over the prompt. A folder holding an earlier compose.json is kept unless `overwrite`."""
+    over the prompt. A folder holding an earlier compose.json is kept unless `overwrite`.
+    With `wav` / `piano_roll` ("png" or "svg") every variation also gets
+    variation_N.wav / variation_N.png, listed in compose.json."""
     if output_dir is None:
         raise ControlError("give an output folder for the variations")
     folder = outputs.check_output_dir(output_dir)
     if (folder / RECORD).exists() and not overwrite:
         raise outputs.OutputError(folder / RECORD, "already holds a composition; choose "
                                                    "another folder or pass --overwrite")
+    render = render_options(wav, piano_roll, sample_rate)
     plan, settled, seed, pieces, model = make_variations(
         prompt, seed=seed, bundle=bundle, num_variations=num_variations, form=form,
         temperature=temperature, controls=controls, model=model)
     return _write(folder, model, plan, settled, seed, pieces, overwrite,
-                  {"prompt": prompt})
+                  {"prompt": prompt}, render)
 
 
 def make_variations(prompt="", *, seed=None, bundle=None, num_variations=None, form=None,
@@ -114,9 +121,11 @@ def ranked(model, controls, pieces):
     return sorted(scored, key=lambda item: -item[2]["score"])
 
 
-def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite=False):
+def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite=False,
+         wav=False, piano_roll=None, sample_rate=44100):
     """More like one variation: its composition's settings, its opening half kept
     (RNNs, Music Transformer) or its latent code moved a little (MusicVAE, by `amount`)."""
+    render = render_options(wav, piano_roll, sample_rate)
     path = pathlib.Path(path)
     record_path = path.parent / RECORD
     if not record_path.exists():
@@ -140,7 +149,7 @@ def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite
     pieces = [(s, form_lib.more_like(model, source, settled, plan.temperature, s, amount))
               for s in variation_seeds(seed, num_variations)]
     return _write(folder, model, plan, settled, seed, pieces, overwrite,
-                  {"vary_of": str(path), "amount": amount})
+                  {"vary_of": str(path), "amount": amount}, render)
 
 
 def _profile(model):
@@ -148,7 +157,8 @@ def _profile(model):
     return Profile.load(pathlib.Path(stem).with_suffix("")) if stem else None
 
 
-def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
+def _write(folder, model, plan, controls, seed, pieces, overwrite, extra,
+           render=(False, None, 44100)):
     from musiczoo.pipelines.writers import write_midi
     profile = _profile(model)
     scored = ranked(model, controls, pieces)
@@ -159,6 +169,17 @@ def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
         from musiczoo.pipelines.writers import end_at_bar_line
         write_midi(end_at_bar_line(piece), target, overwrite=overwrite)
         variations.append(Variation(position, s, target, piece, scores))
+    wav, roll, sample_rate = render
+    made = {}
+    if wav or roll:
+        from musiczoo.render.piano_roll import companions
+        made = {entry["midi"]: entry for entry in companions(
+            [v.path for v in variations], wav=wav, piano_roll_format=roll,
+            sample_rate=sample_rate, overwrite=overwrite)}
+        for v in variations:
+            entry = made[str(v.path)]
+            v.wav = pathlib.Path(entry["wav"]) if entry["wav"] else None
+            v.piano_roll = pathlib.Path(entry["piano_roll"]) if entry["piano_roll"] else None
     record = {**extra, "bundle": plan.bundle, "seed": seed,
               "understood": plan.understood, "ignored": plan.ignored,
               "corrected": plan.corrected, "summary": plan.summary(),
@@ -167,12 +188,21 @@ def _write(folder, model, plan, controls, seed, pieces, overwrite, extra):
                        "temperature": plan.temperature},
               "profile": profile.source if profile is not None else None,
               "ranking": rank.__doc__.split("\n")[2].strip(),
+              "synth": next((e["synth"] for e in made.values() if e["synth"]), None),
               "variations": [{"rank": v.rank, "file": v.path.name, "seed": v.seed,
+                              **_companion_names(made.get(str(v.path))),
                               "scores": v.scores} for v in variations]}
     record_path = folder / RECORD
     outputs.write_text(record_path, json.dumps(record, indent=1, default=str) + "\n",
                        overwrite=True)
     return ComposeResult(folder, variations, plan, controls, record_path)
+
+
+def _companion_names(entry):
+    if not entry:
+        return {}
+    return {kind: pathlib.Path(entry[kind]).name for kind in ("wav", "piano_roll")
+            if entry[kind]}
 
 
 def regenerate(record_path, file_name, model=None):

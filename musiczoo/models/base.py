@@ -83,6 +83,9 @@ class BundledModel:
         self.metadata = dict(metadata or {})
         self.model = model or self.build_model()
         self._samplers = {}
+        #: Seconds of the last generate()'s outputs that are the primer given (None: no
+        #: primer was given), for pictures that mark it.
+        self.last_primer_seconds = None
 
     def build_model(self):
         raise NotImplementedError

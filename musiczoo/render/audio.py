@@ -145,6 +145,12 @@ def _check_soundfont(path):
     return path
 
 
+def as_sequence(source):
+    """A checked NoteSequence from a NoteSequence or the path or bytes of a MIDI file
+    (its total_time reaching the file's last event)."""
+    return _as_sequence(source)
+
+
 def _as_sequence(source):
     if isinstance(source, music_pb2.NoteSequence):
         sequence = errors.check_sequence(source)

@@ -52,6 +52,28 @@ def define_control_flags():
                         "pitch_range, syncopation).")
 
 
+RENDER_FLAGS = ("wav", "piano_roll", "sample_rate")
+
+
+def define_render_flags():
+    """Audio and pictures beside every MIDI file written (musiczoo.render)."""
+    flags.DEFINE_bool("wav", False, "Also write <name>.wav beside each MIDI file (General MIDI "
+                      "sounds from pretty_midi's TimGM6mb.sf2, or FluidSynth when installed; "
+                      "loudness normalised).")
+    flags.DEFINE_bool("piano_roll", False, "Also write a piano-roll picture <name>.png beside "
+                      "each MIDI file (bar lines, a colour per track, drums by name, the "
+                      "primer shaded).")
+    flags.DEFINE_enum("piano_roll_format", "png", ["png", "svg"], "Picture format of "
+                      "--piano_roll (svg for web pages).")
+    flags.DEFINE_integer("sample_rate", 44100, "Sample rate of --wav, in Hz (8000..192000).")
+
+
+def render_settings():
+    """The render flags as keywords of commands.generate / interpolate / compose."""
+    return {"wav": FLAGS.wav, "sample_rate": FLAGS.sample_rate,
+            "piano_roll": FLAGS.piano_roll_format if FLAGS.piano_roll else None}
+
+
 def control_settings():
     """The control flags given, as Controls.parse keywords (end_on_tonic only if set)."""
     given = {name: FLAGS[name].value for name in CONTROL_FLAGS

@@ -29,6 +29,7 @@ flags.DEFINE_string("vary", None, "A variation written by musiczoo_compose: make
 flags.DEFINE_float("amount", 0.3, "With --vary on a MusicVAE: how far to move (std devs).")
 flags.DEFINE_bool("overwrite", False, "Replace a composition already in --output_dir.")
 common.define_control_flags()
+common.define_render_flags()
 flags.mark_flags_as_required(["output_dir"])
 
 
@@ -37,17 +38,22 @@ def main():
     if FLAGS.vary:
         result = composer.vary(FLAGS.vary, FLAGS.output_dir, seed=FLAGS.seed,
                                num_variations=FLAGS.variations or 4, amount=FLAGS.amount,
-                               overwrite=FLAGS.overwrite)
+                               overwrite=FLAGS.overwrite, **common.render_settings())
     else:
         overrides = common.control_settings()
         overrides["qpm"] = FLAGS.qpm
         result = composer.compose(FLAGS.prompt, FLAGS.output_dir, seed=FLAGS.seed,
                                   bundle=FLAGS.bundle, num_variations=FLAGS.variations,
                                   form=FLAGS.form, temperature=FLAGS.temperature,
-                                  controls=overrides, overwrite=FLAGS.overwrite)
+                                  controls=overrides, overwrite=FLAGS.overwrite,
+                                  **common.render_settings())
         print(result.plan.summary())
     print(f"bundle {result.plan.bundle}; controls {result.controls.as_dict()}")
     print(result.table())
+    for variation in result.variations:
+        shown = [str(p) for p in (variation.wav, variation.piano_roll) if p is not None]
+        if shown:
+            print(f"{variation.path.name}: " + ", ".join(shown))
     print(f"scores and seeds: {result.record_path}")
     return 0
 

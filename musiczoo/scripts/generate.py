@@ -32,6 +32,7 @@ flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...)
                   "files of an earlier run; default: names carry the run's date and time and "
                   "nothing is ever replaced.")
 common.define_control_flags()
+common.define_render_flags()
 flags.mark_flags_as_required(["bundle", "output_dir"])
 
 OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "primer_bars", "qpm",
@@ -43,6 +44,7 @@ def main():
     from musiczoo import commands
     paths = commands.generate(FLAGS.bundle, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
                               controls=common.controls_from_flags(),
+                              **common.render_settings(),
                               **{name: FLAGS[name].value for name in OPTIONS})
     for path in paths:
         print(path)

@@ -20,6 +20,7 @@ flags.DEFINE_string("select", "first", "Which window of a longer input to encode
                     "bar N).")
 flags.DEFINE_bool("overwrite", False, "Write fixed names, replacing files of an earlier run; "
                   "default: names carry the run's date and time.")
+common.define_render_flags()
 flags.mark_flags_as_required(["bundle", "input_midi_1", "input_midi_2", "output_dir"])
 
 
@@ -28,7 +29,8 @@ def main():
     paths = commands.interpolate(FLAGS.bundle, FLAGS.input_midi_1, FLAGS.input_midi_2,
                                  FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
                                  temperature=FLAGS.temperature, seed=FLAGS.seed,
-                                 select=FLAGS.select, overwrite=FLAGS.overwrite)
+                                 select=FLAGS.select, overwrite=FLAGS.overwrite,
+                                 **common.render_settings())
     for path in paths:
         print(path)
     return 0

@@ -4,6 +4,8 @@ import logging
 
 from musiczoo.controls import compliance
 from musiczoo.pipelines.writers import end_at_bar_line, midi_bytes
+from musiczoo.render.audio import render_wav
+from musiczoo.render.piano_roll import piano_roll
 
 log = logging.getLogger("musiczoo")
 
@@ -28,22 +30,14 @@ def store_result(store, kind, bundle, sequences, *, controls=None, seeds=None, s
             item["compliance"] = compliance.measure(sequence, controls)["checks"]
         if audio:
             wav = f"{index + 1}.wav"
-            try:
-                from musiczoo.render.audio import render_wav
-                info = render_wav(sequence, folder / wav)
-                synth = info.get("synth", synth)
-                files.append(wav)
-                item["wav"] = _url(result_id, wav)
-            except ImportError:
-                pass
+            info = render_wav(sequence, folder / wav)
+            synth = info.get("synth", synth)
+            files.append(wav)
+            item["wav"] = _url(result_id, wav)
         roll = f"{index + 1}.svg"
-        try:
-            from musiczoo.render.piano_roll import piano_roll
-            piano_roll(sequence, folder / roll, marked_until=marked_until)
-            files.append(roll)
-            item["roll"] = _url(result_id, roll)
-        except ImportError:
-            pass
+        piano_roll(sequence, folder / roll, marked_until=marked_until)
+        files.append(roll)
+        item["roll"] = _url(result_id, roll)
         items.append(item)
     record = {"kind": kind, "bundle": bundle, "summary": summary, "synth": synth,
               "controls": controls.as_dict() if controls is not None else {},

@@ -105,6 +105,8 @@ class EventsRNN(BundledModel):
             controls=plan.tensors() if plan else None)
         qpm = qpm or context.get("qpm") or 120.0
         seconds = num_steps / self.config.steps_per_quarter * 60.0 / qpm
+        self.last_primer_seconds = (len(ids) / self.config.steps_per_quarter * 60.0 / qpm
+                                    if primer is not None else None)
         sequences = []
         for row, score in zip(generated.numpy(), log_likelihood.numpy()):
             sequence = self.to_note_sequence(row, context, qpm)

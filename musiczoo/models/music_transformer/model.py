@@ -316,6 +316,10 @@ class MusicTransformer(BundledModel):
             np.tile(tokens, (num_outputs, 1)), wanted - len(tokens), temperature=temperature,
             top_k=top_k or 0, seed=seed, beam_size=beam_size, branch_factor=branch_factor,
             steps_per_iteration=steps_per_iteration, plan=plan)
+        self.last_primer_seconds = None
+        if primer is not None and len(tokens) > 1:
+            head = self.to_note_sequence(ids[0][1:len(tokens)], qpm or context.get("qpm"))
+            self.last_primer_seconds = head.total_time
         sequences = []
         for row, score in zip(ids, scores):
             sequence = self.to_note_sequence(row[1:], qpm or context.get("qpm"))
