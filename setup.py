@@ -39,7 +39,7 @@ setup(
         "soundfile>=0.12",  # FLAC / OGG / MP3 audio (libsndfile inside the wheel)
     ],
     extras_require={
-        "test": ["pytest>=7", "httpx>=0.27", "selenium>=4.20"] + SERVE,
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "httpx>=0.27", "selenium>=4.20"] + SERVE,
         # The studio: musiczoo_serve (the web page and its HTTP API).
         "serve": SERVE,
     },

@@ -48,12 +48,10 @@ def test_generate_returns_files_that_obey(client):
         assert all(item["compliance"].values()) and item["compliance"]["ends_on_tonic"]
         sequence = midi_bytes_to_sequence(client.get(item["midi"]).content)
         assert sequence.notes and {n.pitch % 12 for n in sequence.notes} <= scale
-        if item["roll"]:
-            roll = client.get(item["roll"])
-            assert roll.headers["content-type"].startswith("image/svg") and b"<svg" in roll.content
-        if item["wav"]:
-            wav = client.get(item["wav"])
-            assert wav.content[:4] == b"RIFF" and len(wav.content) > 44
+        roll = client.get(item["roll"])
+        assert roll.headers["content-type"].startswith("image/svg") and b"<svg" in roll.content
+        wav = client.get(item["wav"])
+        assert wav.content[:4] == b"RIFF" and len(wav.content) > 44 * 1000
     again = client.post("/api/generate", json={"bundle": "basic_rnn", "num_outputs": 2,
                                                "key": "E major", "bars": 4, "seed": 3}).json()
     assert [client.get(i["midi"]).content for i in again["items"]] == [
@@ -155,6 +153,19 @@ def test_token_and_expiry():
         time.sleep(1.2)
         assert c.get(f"/api/results/{result['id']}", headers=auth).status_code == 404
         assert c.get("/").status_code == 200  # the page itself loads; it sends the token
+
+
+def test_the_results_folder_is_bounded(tmp_path):
+    from musiczoo.serve.store import ResultStore
+    store = ResultStore(tmp_path, max_results=2)
+    made = []
+    for _ in range(4):
+        result_id, _ = store.new()
+        store.save(result_id, {"files": []})
+        made.append(result_id)
+        time.sleep(0.02)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(made[-2:])
+    assert store.get(made[0]) is None and store.get(made[-1])["id"] == made[-1]
 
 
 def test_a_full_server_answers_429():

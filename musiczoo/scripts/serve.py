@@ -18,6 +18,7 @@ flags.DEFINE_integer("max_outputs", 8, "Most outputs or variations per request."
 flags.DEFINE_integer("max_bars", 32, "Most bars per request.")
 flags.DEFINE_integer("max_upload_kb", 2048, "Largest MIDI upload, in KiB.")
 flags.DEFINE_float("result_ttl", 3600, "Seconds a result (its MIDI, WAV, roll) is kept.")
+flags.DEFINE_integer("max_results", 200, "Results kept at once (the oldest go first).")
 flags.DEFINE_integer("queue", 8, "Requests that may wait for the model; more get 429.")
 flags.DEFINE_list("preload", [], "Bundles to load (and keep warm) at start-up.")
 
@@ -35,6 +36,7 @@ def main():
                         max_outputs=FLAGS.max_outputs, max_bars=FLAGS.max_bars,
                         max_upload_bytes=FLAGS.max_upload_kb * 1024,
                         result_ttl_seconds=FLAGS.result_ttl, queue=FLAGS.queue,
+                        max_results=FLAGS.max_results,
                         preload=tuple(FLAGS.preload))
     print(f"musiczoo studio on http://{settings.host}:{settings.port}/ (API docs: /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

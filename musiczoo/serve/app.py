@@ -33,7 +33,8 @@ def create_app(settings=None):
                   description="Generate, compose, continue, vary and interpolate music with "
                               "musiczoo's bundles; every result has MIDI, WAV and a piano roll.")
     app.state.settings = settings
-    app.state.store = ResultStore(settings.results_dir, settings.result_ttl_seconds)
+    app.state.store = ResultStore(settings.results_dir, settings.result_ttl_seconds,
+                                  settings.max_results)
     app.state.workshop = Workshop(settings.workers, settings.queue)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -13,6 +13,7 @@ class Settings:
     max_bars: int = 32
     max_upload_bytes: int = 2 * 2 ** 20
     result_ttl_seconds: float = 3600.0
+    max_results: int = 200           # results kept at once: the oldest go first
     workers: int = 1                 # model work at once (2 cores: TF uses both for one)
     queue: int = 8                   # requests that may wait; more get 429
     results_dir: Optional[str] = None  # default: a fresh temporary folder, removed at exit

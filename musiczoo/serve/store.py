@@ -14,7 +14,8 @@ _ID = re.compile(r"[0-9a-f]{32}")
 
 
 class ResultStore:
-    def __init__(self, root=None, ttl_seconds=3600.0):
+    def __init__(self, root=None, ttl_seconds=3600.0, max_results=200):
+        self.max_results = int(max_results)
         self.owned = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="musiczoo-studio-"))
         self.root.mkdir(parents=True, exist_ok=True)
@@ -22,8 +23,14 @@ class ResultStore:
         self.lock = threading.Lock()
 
     def new(self):
-        """(result id, its folder)."""
+        """(result id, its folder); the oldest results go first when max_results are
+        kept already, so the folder stays bounded however many requests come."""
         self.sweep()
+        with self.lock:
+            folders = sorted((f for f in self.root.iterdir() if f.is_dir()),
+                             key=lambda f: f.stat().st_mtime)
+            for folder in folders[:max(len(folders) - self.max_results + 1, 0)]:
+                shutil.rmtree(folder, ignore_errors=True)
         result_id = uuid.uuid4().hex
         folder = self.root / result_id
         folder.mkdir()
