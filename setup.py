@@ -10,7 +10,7 @@ VERSION = re.search(r'__version__ = "([^"]+)"',
                     (HERE / "musiczoo" / "version.py").read_text()).group(1)
 
 SCRIPTS = ["create_dataset", "train", "generate", "interpolate", "convert", "bundles",
-           "compose", "serve"]
+           "compose", "serve", "import", "export"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9"]
 
 setup(
@@ -45,7 +45,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            f"musiczoo_{verb}=musiczoo.scripts.{verb}:run" for verb in SCRIPTS
+            # "import" is a Python keyword, so its module is import_.
+            f"musiczoo_{verb}=musiczoo.scripts.{'import_' if verb == 'import' else verb}:run"
+            for verb in SCRIPTS
         ],
     },
     classifiers=[

@@ -73,19 +73,35 @@ def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle
 
 
 def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, wav=False,
-             piano_roll=None, sample_rate=44100, **options):
+             piano_roll=None, sample_rate=44100, config=None, **options):
     """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths. Names
     carry the run's date and time unless `overwrite` (then <config>_001.mid, ...). With
     `wav` / `piano_roll` ("png" or "svg"; True means png) each MIDI gets <stem>.wav /
     <stem>.png beside it, the primer shaded in the picture; their paths follow the MIDI
-    paths in the list returned."""
+    paths in the list returned. `bundle` may be a Magenta model (.mag, checkpoint, .tar,
+    Magenta.js folder; `config` where it does not name its own)."""
     outputs.check_output_dir(output_dir)  # before the model loads: fail fast
     wav, roll, sample_rate = render_options(wav, piano_roll, sample_rate)
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, config=config)
     paths = loaded.generate_to_midi(output_dir, num_outputs=num_outputs, overwrite=overwrite,
                                     **options)
     return paths + _companions(paths, wav, roll, sample_rate, overwrite,
                                getattr(loaded, "last_primer_seconds", None))
+
+
+def save_bundle_from(source, path, *, config=None, description=None, overwrite=False):
+    """Writes the model `source` names (a bundle, a Magenta model, a run's newest
+    checkpoint) as a musiczoo bundle at `path` (.mzb); Magenta's --save_generator_bundle."""
+    path = pathlib.Path(path)
+    if path.suffix != ".mzb":
+        raise ValueError(f"{path}: musiczoo writes .mzb bundles (a .mag cannot be written: "
+                         "it would need a TF1 metagraph); name it .mzb")
+    outputs.check_target(path, overwrite)
+    loaded = load_bundle(source, config=config)
+    if path.exists() and overwrite:
+        path.unlink()
+    loaded.save_bundle(path, description=description)
+    return path
 
 
 def _companions(paths, wav, roll, sample_rate, overwrite, marked_until=None):

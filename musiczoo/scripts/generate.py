@@ -1,13 +1,31 @@
 """musiczoo_generate: sample MIDI files from a bundle (any family).
 
   musiczoo_generate --bundle=attention_rnn --num_outputs=4 --num_steps=128 --output_dir=out
+  musiczoo_generate --config=attention_rnn --bundle_file=attention_rnn.mag --output_dir=out
+  musiczoo_generate --config=basic_rnn --run_dir=logdir/run1 --output_dir=out
+
+--bundle (or Magenta's --bundle_file) takes a shipped name, a .mzb, or a Magenta model
+you hold: a .mag, a TF checkpoint (with --config), a .tar holding one, a Magenta.js
+folder. --run_dir generates from a training run's newest checkpoint, as Magenta did
+(a Magenta run folder's train/ checkpoints, or a musiczoo run's bundle);
+--save_generator_bundle writes that model to --bundle_file (.mzb) instead.
 """
 from absl import flags
 
 from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("bundle", None, "Bundle name (see bundles/) or path to a .mzb file.")
+flags.DEFINE_string("bundle", None, "Bundle name (see bundles/), a .mzb file, or a Magenta "
+                    "model (.mag, checkpoint, .tar, Magenta.js folder).")
+flags.DEFINE_string("bundle_file", None, "Magenta's name for --bundle (a .mag works).")
+flags.DEFINE_string("config", None, "The config of a Magenta checkpoint or --run_dir that does "
+                    "not name its own (a .mag does); checked against it otherwise.")
+flags.DEFINE_string("run_dir", None, "Generate from a training run's newest checkpoint "
+                    "(Magenta's logdir/run1, or a musiczoo_train --run_dir).")
+flags.DEFINE_bool("save_generator_bundle", False, "With --run_dir: write the model to "
+                  "--bundle_file (.mzb) instead of generating.")
+flags.DEFINE_string("bundle_description", None, "With --save_generator_bundle: its "
+                    "description.")
 flags.DEFINE_string("output_dir", None, "Where the MIDI files are written.")
 flags.DEFINE_integer("num_outputs", 10, "How many pieces to generate (one batch).")
 flags.DEFINE_integer("num_steps", None, "Length of each piece in model steps, primer included "
@@ -33,16 +51,40 @@ flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...)
                   "nothing is ever replaced.")
 common.define_control_flags()
 common.define_render_flags()
-flags.mark_flags_as_required(["bundle", "output_dir"])
 
 OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "primer_bars", "qpm",
            "temperature", "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed",
            "overwrite")
 
 
+def model_source():
+    """What --bundle / --bundle_file / --run_dir name (one of them)."""
+    from musiczoo.interop.importer import run_dir_model
+    given = [name for name in ("bundle", "bundle_file", "run_dir")
+             if FLAGS[name].value and not (name == "bundle_file" and FLAGS.save_generator_bundle)]
+    if len(given) != 1:
+        raise ValueError("give one of --bundle, --bundle_file or --run_dir"
+                         if not given else f"give one of {', '.join('--' + g for g in given)}")
+    if given[0] == "run_dir":
+        return run_dir_model(FLAGS.run_dir)
+    return FLAGS[given[0]].value
+
+
 def main():
     from musiczoo import commands
-    paths = commands.generate(FLAGS.bundle, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
+    source = model_source()
+    if FLAGS.save_generator_bundle:
+        if not FLAGS.bundle_file:
+            raise ValueError("--save_generator_bundle writes --bundle_file: give it")
+        path = commands.save_bundle_from(source, FLAGS.bundle_file, config=FLAGS.config,
+                                         description=FLAGS.bundle_description,
+                                         overwrite=FLAGS.overwrite)
+        print(path)
+        return 0
+    if not FLAGS.output_dir:
+        raise ValueError("give --output_dir (where the MIDI files are written)")
+    paths = commands.generate(source, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
+                              config=FLAGS.config,
                               controls=common.controls_from_flags(),
                               **common.render_settings(),
                               **{name: FLAGS[name].value for name in OPTIONS})
