@@ -126,3 +126,129 @@ def write_mag(path, generator_id, variables, tmp_dir):
     with open(path, "wb") as f:
         f.write(bundle.SerializeToString())
     return path
+
+
+# -- MusicVAE (magenta/models/music_vae/lstm_models.py) ---------------------------------
+
+def _lstm_step(kernel, bias, x, c, h):
+    gates = np.concatenate([x, h]) @ kernel + bias
+    i, j, f, o = np.split(gates, 4)
+    c = c * _sigmoid(f + 1.0) + _sigmoid(i) * np.tanh(j)
+    return c, np.tanh(c) * _sigmoid(o)
+
+
+def vae_variables(enc_sizes, dec_sizes, z_size, input_width, num_classes, conductor=(),
+                  seed=0):
+    """Random MusicVAE weights under Magenta's names (LSTMBlockCell: lstm_cell)."""
+    rng = np.random.default_rng(seed)
+    found = {}
+
+    def lstm(stem, inputs, units):
+        found[stem + "kernel"] = rng.normal(0, 0.3, (inputs + units, 4 * units))
+        found[stem + "bias"] = rng.normal(0, 0.3, (4 * units,))
+
+    width = input_width
+    for k, units in enumerate(enc_sizes):
+        for side in ("fw", "bw"):
+            lstm(f"encoder/cell_{k}/bidirectional_rnn/{side}/multi_rnn_cell/cell_0/lstm_cell/",
+                 width, units)
+        width = 2 * units
+    for role in ("mu", "sigma"):
+        found[f"encoder/{role}/kernel"] = rng.normal(0, 0.1, (width, z_size))
+        found[f"encoder/{role}/bias"] = rng.normal(0, 0.1, (z_size,))
+    core, embedding = ("core_decoder/decoder/", conductor[-1]) if conductor else \
+        ("decoder/", z_size)
+    if conductor:
+        width = 1
+        for k, units in enumerate(conductor):
+            lstm(f"decoder/hierarchical_level_0/cell_{k}/lstm_cell/", width, units)
+            width = units
+        found["decoder/hierarchical_level_0/initial_state/kernel"] = rng.normal(
+            0, 0.3, (z_size, 2 * sum(conductor)))
+        found["decoder/hierarchical_level_0/initial_state/bias"] = rng.normal(
+            0, 0.3, (2 * sum(conductor),))
+    width = num_classes + embedding
+    for k, units in enumerate(dec_sizes):
+        lstm(f"{core}multi_rnn_cell/cell_{k}/lstm_cell/", width, units)
+        width = units
+    found[core + "z_to_initial_state/kernel"] = rng.normal(0, 0.3, (embedding, 2 * sum(dec_sizes)))
+    found[core + "z_to_initial_state/bias"] = rng.normal(0, 0.3, (2 * sum(dec_sizes),))
+    found[core + "output_projection/kernel"] = rng.normal(0, 0.3, (dec_sizes[-1], num_classes))
+    found[core + "output_projection/bias"] = rng.normal(0, 0.3, (num_classes,))
+    return {name: value.astype(np.float32) for name, value in found.items()}
+
+
+def _initial_state(kernel, bias, embedding, sizes):
+    flat = np.tanh(embedding @ kernel + bias)
+    c, h, offset = [], [], 0
+    for units in sizes:     # Magenta: LSTMStateTuple(c, h) per layer, flattened
+        c.append(flat[offset:offset + units])
+        h.append(flat[offset + units:offset + 2 * units])
+        offset += 2 * units
+    return c, h
+
+
+def vae_forward(variables, encoder_inputs, targets, num_classes, segment_steps=None):
+    """(mu, sigma, teacher-forced logits [T, C] decoded from z = mu) of one window."""
+    v = {name: np.asarray(value, np.float64) for name, value in variables.items()}
+    x = np.asarray(encoder_inputs, np.float64)
+    k = 0
+    while f"encoder/cell_{k}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel" in v:
+        outputs = {}
+        for side, order in (("fw", range(len(x))), ("bw", reversed(range(len(x))))):
+            stem = f"encoder/cell_{k}/bidirectional_rnn/{side}/multi_rnn_cell/cell_0/lstm_cell/"
+            units = v[stem + "bias"].shape[0] // 4
+            c, h = np.zeros(units), np.zeros(units)
+            out = np.zeros((len(x), units))
+            for t in order:
+                c, h = _lstm_step(v[stem + "kernel"], v[stem + "bias"], x[t], c, h)
+                out[t] = h
+            outputs[side] = (out, h)
+        x = np.concatenate([outputs["fw"][0], outputs["bw"][0]], axis=1)
+        final = np.concatenate([outputs["fw"][1], outputs["bw"][1]])
+        k += 1
+    mu = final @ v["encoder/mu/kernel"] + v["encoder/mu/bias"]
+    sigma = np.log1p(np.exp(final @ v["encoder/sigma/kernel"] + v["encoder/sigma/bias"]))
+    hierarchical = "decoder/hierarchical_level_0/initial_state/kernel" in v
+    core = "core_decoder/decoder/" if hierarchical else "decoder/"
+    layers = 0
+    while f"{core}multi_rnn_cell/cell_{layers}/lstm_cell/kernel" in v:
+        layers += 1
+    sizes = [v[f"{core}multi_rnn_cell/cell_{n}/lstm_cell/bias"].shape[0] // 4
+             for n in range(layers)]
+    steps = len(targets)
+    segment_steps = segment_steps or steps
+    if hierarchical:
+        stem = "decoder/hierarchical_level_0/"
+        count = 0
+        while f"{stem}cell_{count}/lstm_cell/kernel" in v:
+            count += 1
+        conductor_sizes = [v[f"{stem}cell_{n}/lstm_cell/bias"].shape[0] // 4
+                           for n in range(count)]
+        cc, ch = _initial_state(v[stem + "initial_state/kernel"], v[stem + "initial_state/bias"],
+                                mu, conductor_sizes)
+        embeddings = []
+        for _ in range(steps // segment_steps):
+            inp = np.zeros(1)
+            for n in range(count):
+                cc[n], ch[n] = _lstm_step(v[f"{stem}cell_{n}/lstm_cell/kernel"],
+                                          v[f"{stem}cell_{n}/lstm_cell/bias"], inp, cc[n], ch[n])
+                inp = ch[n]
+            embeddings.append(inp)
+    else:
+        embeddings = [mu]
+    logits = []
+    previous = np.zeros(num_classes)
+    for s, embedding in enumerate(embeddings):
+        c, h = _initial_state(v[core + "z_to_initial_state/kernel"],
+                              v[core + "z_to_initial_state/bias"], embedding, sizes)
+        for t in range(s * segment_steps, (s + 1) * segment_steps):
+            inp = np.concatenate([previous, embedding])
+            for n in range(layers):
+                stem = f"{core}multi_rnn_cell/cell_{n}/lstm_cell/"
+                c[n], h[n] = _lstm_step(v[stem + "kernel"], v[stem + "bias"], inp, c[n], h[n])
+                inp = h[n]
+            logits.append(inp @ v[core + "output_projection/kernel"] +
+                          v[core + "output_projection/bias"])
+            previous = np.eye(num_classes)[targets[t]]
+    return mu, sigma, np.stack(logits)

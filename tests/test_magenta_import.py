@@ -231,3 +231,65 @@ def test_import_writes_a_bundle_that_loads_without_the_magenta_file(tmp_path):
     assert_same_logits(again, variables, "drum_kit")
     drums = again.generate(2, 32, seed=1)
     assert all(n.is_drum for s in drums for n in s.notes) and drums[0].notes
+
+
+VAES = {"cat-mel_2bar_small": dict(enc=[12], dec=[10, 8], z=6),
+        "hierdec-mel_16bar": dict(enc=[8, 6], dec=[6], z=5, conductor=[7, 6])}
+
+
+def vae_case(name, seed=0):
+    _, cfg = registry.find_config(name)
+    classes = cfg.codec().num_classes
+    sizes = VAES[name]
+    variables = ref.vae_variables(sizes["enc"], sizes["dec"], sizes["z"], classes, classes,
+                                  sizes.get("conductor", ()), seed=seed)
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, classes, cfg.max_seq_len)
+    return cfg, variables, targets
+
+
+def assert_same_vae(model, variables, cfg, targets):
+    import tensorflow as tf
+    classes = cfg.codec().num_classes
+    mu, sigma, logits = ref.vae_forward(variables, np.eye(classes)[targets], targets, classes,
+                                        cfg.steps_per_bar if cfg.hierarchical else None)
+    ids = tf.constant(targets[None], tf.int32)
+    got_mu, got_sigma = model.model.encode(ids)
+    np.testing.assert_allclose(got_mu.numpy()[0], mu, atol=TOLERANCE)
+    np.testing.assert_allclose(got_sigma.numpy()[0], sigma, atol=TOLERANCE)
+    got = model.model.decoder(got_mu, ids).numpy()[0]
+    assert np.abs(got - logits).max() < TOLERANCE, np.abs(got - logits).max()
+
+
+@pytest.mark.parametrize("name", sorted(VAES))
+def test_music_vae_checkpoints_give_magentas_numbers(name, tmp_path):
+    cfg, variables, targets = vae_case(name, seed=4)
+    prefix = ref.write_checkpoint(variables, str(tmp_path / "ckpt" / f"{name}.ckpt"), 2)
+    archive = tmp_path / f"{name}.tar"
+    with tarfile.open(archive, "w") as tar:
+        for path in (tmp_path / "ckpt").iterdir():
+            tar.add(path, arcname=path.name)
+    model = import_model(archive, config=name)
+    assert model.config.z_size == VAES[name]["z"]
+    assert_same_vae(model, variables, cfg, targets)
+    # Export to Magenta.js, import again: the same numbers.
+    export_magenta_js(model, tmp_path / "js")
+    again = musiczoo.load_bundle(tmp_path / "js")
+    assert again.config.name == name
+    assert_same_vae(again, variables, cfg, targets)
+    with pytest.raises(ImportFailure, match="holds a MusicVAE; --config=basic_rnn"):
+        import_model(prefix, config="basic_rnn")
+    wrong = "hierdec-mel_16bar" if name == "cat-mel_2bar_small" else "cat-mel_2bar_small"
+    with pytest.raises(ImportFailure, match="pass the --config it was trained with"):
+        import_model(prefix, config=wrong)
+
+
+def test_shipped_vae_exports_and_interpolates_after_the_round_trip(tmp_path):
+    vae = musiczoo.load_bundle("cat-mel_2bar_small")
+    export_magenta_js(vae, tmp_path / "js")
+    back = musiczoo.load_bundle(tmp_path / "js")
+    _, cfg = registry.find_config("cat-mel_2bar_small")
+    ids = np.random.default_rng(1).integers(0, cfg.codec().num_classes, (2, cfg.max_seq_len))
+    a, b = vae.model(ids, sample_z=False), back.model(ids, sample_z=False)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-5)

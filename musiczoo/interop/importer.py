@@ -10,6 +10,7 @@ import pathlib
 from musiczoo import registry
 from musiczoo.interop import containers
 from musiczoo.interop import events_rnn as events_map
+from musiczoo.interop import music_vae as vae_map
 from musiczoo.interop.containers import ImportFailure
 
 #: Magenta generator ids musiczoo knows of but cannot import yet, and what they are.
@@ -21,6 +22,7 @@ NOT_YET = {"performance": "Performance RNN", "performance_with_dynamics": "Perfo
            "polyphony": "Polyphony RNN", "rnn-nade": "Pianoroll RNN-NADE",
            "basic_improv": "Improv RNN", "attention_improv": "Improv RNN",
            "chord_pitches_improv": "Improv RNN"}
+MAPPINGS = {"melody_rnn": events_map, "drums_rnn": events_map, "music_vae": vae_map}
 #: Magenta.js dataConverter types -> the configs that may be meant.
 JS_CONVERTERS = {"MelodyConverter": ("basic_rnn", "mono_rnn", "lookback_rnn", "attention_rnn"),
                  "DrumsConverter": ("drum_kit", "one_drum"),
@@ -45,13 +47,18 @@ def import_model(path, config=None):
         raise ImportFailure(f"{path}: the bundle is a {stated!r} generator; --config={config} "
                             "says otherwise (leave --config out: the bundle names its own)")
     family, cfg = registry.find_config(name)
-    if family.name not in ("melody_rnn", "drums_rnn"):
+    mapping = MAPPINGS.get(family.name)
+    if mapping is None:
         raise ImportFailure(f"{path}: importing {family.name} checkpoints is not supported "
-                            "yet; Melody RNN and Drums RNN are")
-    plan = events_map.layout(variables, path)
-    cfg = events_map.fit_config(cfg, plan, path)
+                            "yet; Melody RNN, Drums RNN and MusicVAE are")
+    if (family.name == "music_vae") != vae_map.is_music_vae(variables):
+        raise ImportFailure(f"{path}: the checkpoint holds a "
+                            f"{'MusicVAE' if vae_map.is_music_vae(variables) else 'events RNN'}"
+                            f"; --config={cfg.name} is a {family.name} config")
+    plan = mapping.layout(variables, path)
+    cfg = mapping.fit_config(cfg, plan, path)
     model = family.model_class().from_config(cfg)
-    events_map.assign(model, variables, plan, path)
+    mapping.assign(model, variables, plan, path)
     model.metadata.update(
         description=info.get("description") or cfg.description,
         imported_from={"path": str(path), "container": info["container"],
@@ -105,9 +112,20 @@ def _config_from(info, variables, path):
         raise ImportFailure(f"{path}: a Magenta.js MusicRNN ({converter}) that could be "
                             f"{' or '.join(fitting or candidates) or 'any config'}: pass "
                             "--config")
+    if js.get("type") == "MusicVAE":
+        converter = js.get("dataConverter") or {}
+        steps = (converter.get("args") or {}).get("numSteps")
+        guess = {("MelodyConverter", 32): "cat-mel_2bar_small",
+                 ("MelodyConverter", 256): "hierdec-mel_16bar",
+                 ("DrumsConverter", 32): "cat-drums_2bar_small"}.get(
+            (converter.get("type"), steps))
+        if guess:
+            return guess
+        raise ImportFailure(f"{path}: a Magenta.js MusicVAE ({converter.get('type')}, "
+                            f"{steps} steps) musiczoo has no config for: pass --config")
     if js.get("type"):
         raise ImportFailure(f"{path}: Magenta.js model type {js['type']!r} is not supported "
-                            "yet (MusicRNN is)")
+                            "yet (MusicRNN and MusicVAE are)")
     raise ImportFailure(f"{path}: the file does not say which model it is: pass --config "
                         "(e.g. --config=attention_rnn)")
 
@@ -123,9 +141,9 @@ def export_magenta_js(model, folder, overwrite=False):
     """Writes `model` (an events RNN) as a Magenta.js checkpoint folder; returns the paths.
     config.json is Magenta.js's MusicRNN spec plus {"musiczoo": {"config": name}}."""
     from musiczoo import outputs
-    if model.family not in ("melody_rnn", "drums_rnn"):
-        raise ImportFailure(f"export to Magenta.js is supported for Melody RNN and Drums RNN "
-                            f"bundles, not {model.family}")
+    if model.family not in MAPPINGS:
+        raise ImportFailure(f"export to Magenta.js is supported for Melody RNN, Drums RNN "
+                            f"and MusicVAE bundles, not {model.family}")
     folder = outputs.check_output_dir(folder)
     taken = [name for name in ("weights_manifest.json", "config.json")
              if (folder / name).exists()]
@@ -133,17 +151,26 @@ def export_magenta_js(model, folder, overwrite=False):
         raise outputs.OutputError(folder / taken[0], "already exists; choose another folder "
                                                      "or pass --overwrite")
     cfg = model.config
-    if model.family == "melody_rnn":
-        converter = {"type": "MelodyConverter",
-                     "args": {"minPitch": cfg.min_note, "maxPitch": cfg.max_note - 1}}
+    if model.family == "music_vae":
+        steps = cfg.max_seq_len
+        converter = ({"type": "MelodyConverter", "args": {
+            "numSteps": steps, "minPitch": 21, "maxPitch": 108}}
+            if cfg.representation == "melody" else
+            {"type": "DrumsConverter", "args": {"numSteps": steps}})
+        spec = {"type": "MusicVAE", "dataConverter": converter,
+                "musiczoo": {"config": cfg.name}}
     else:
-        converter = {"type": "DrumsConverter", "args": {}}
-    spec = {"type": "MusicRNN", "dataConverter": converter,
-            "musiczoo": {"config": cfg.name, "layer_sizes": list(cfg.layer_sizes)}}
-    if cfg.attn_length:
-        spec["attentionLength"] = cfg.attn_length
+        if model.family == "melody_rnn":
+            converter = {"type": "MelodyConverter",
+                         "args": {"minPitch": cfg.min_note, "maxPitch": cfg.max_note - 1}}
+        else:
+            converter = {"type": "DrumsConverter", "args": {}}
+        spec = {"type": "MusicRNN", "dataConverter": converter,
+                "musiczoo": {"config": cfg.name, "layer_sizes": list(cfg.layer_sizes)}}
+        if cfg.attn_length:
+            spec["attentionLength"] = cfg.attn_length
     if overwrite:
         for stale in folder.glob("group1-shard*of*"):
             stale.unlink()
-    return containers.write_magenta_js(folder, events_map.to_magenta(model), spec,
+    return containers.write_magenta_js(folder, MAPPINGS[model.family].to_magenta(model), spec,
                                       overwrite=overwrite)

@@ -102,6 +102,12 @@ CONFIGS = (
         representation="drums", free_bits=48, sampling_schedule="inverse_sigmoid",
         sampling_rate=1000),
     MusicVAEConfig(
+        "cat-mel_2bar_big", "2-bar melodies, Magenta's big model (2048-unit encoder, 3 x 2048 "
+        "decoder, z 512): import Magenta's checkpoint with musiczoo_import.",
+        z_size=512, enc_rnn_size=(2048,), dec_rnn_size=(2048, 2048, 2048), max_beta=0.5,
+        beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000,
+        transpose_range=5),
+    MusicVAEConfig(
         "hierdec-mel_16bar", "16-bar melodies: BiLSTM encoder, conductor over bars, "
         "LSTM decoder per bar.", slice_bars=16, z_size=512, enc_rnn_size=(2048, 2048),
         dec_rnn_size=(1024, 1024), conductor_rnn_size=(1024, 1024), free_bits=256,
