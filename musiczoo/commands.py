@@ -116,11 +116,12 @@ def _companions(paths, wav, roll, sample_rate, overwrite, marked_until=None):
 
 
 def interpolate(bundle, input_midi_1, input_midi_2, output_dir, *, num_outputs=5,
-                overwrite=False, wav=False, piano_roll=None, sample_rate=44100, **options):
+                overwrite=False, wav=False, piano_roll=None, sample_rate=44100, config=None,
+                **options):
     """Writes the latent-space path between two MIDI files (latent-space families only);
     `wav` / `piano_roll` as in generate."""
     wav, roll, sample_rate = render_options(wav, piano_roll, sample_rate)
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, config=config)
     if "interpolate" not in getattr(loaded, "capabilities", ()):
         raise registry.RegistryError(
             f"bundle {bundle!r} ({type(loaded).__name__}) cannot interpolate: only families "

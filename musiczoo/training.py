@@ -27,6 +27,12 @@ CHECKPOINT_VERSION = 2
 def dataset_files(dataset_dir, kind=None):
     """{mode: path} of a create_dataset folder (training required, eval optional)."""
     folder = pathlib.Path(dataset_dir)
+    if folder.is_file():  # Magenta's --sequence_example_file: one TFRecord of examples
+        files = {"training": folder}
+        sibling = folder.with_name(folder.name.replace("training_", "eval_", 1))
+        if folder.name.startswith("training_") and sibling.is_file():
+            files["eval"] = sibling
+        return files, None
     info = dataset_lib.read_dataset_info(folder)
     if info:
         files = {mode: folder / name for mode, name in info["files"].items()}
@@ -262,6 +268,20 @@ def dataset_examples(files, info):
         raise ValueError(f"{files['training']}: 0 training examples; rebuild the dataset "
                          "(musiczoo_create_dataset says why nothing was kept)")
     return count
+
+
+def example_input_width(path):
+    """Inputs per step of the first SequenceExample in a TFRecord (None if it has none)."""
+    import tensorflow as tf
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).take(1):
+            example = tf.train.SequenceExample.FromString(record.numpy())
+            steps = example.feature_lists.feature_list["inputs"].feature
+            return len(steps[0].float_list.value) if len(steps) else None
+    except (tf.errors.OpError, ValueError) as error:
+        raise ValueError(f"{path}: not a TFRecord of SequenceExamples "
+                         f"({getattr(error, 'message', error)})") from None
+    return None
 
 
 def masked_metrics(tf, logits, labels, lengths, no_event_id):

@@ -1,6 +1,7 @@
 """Events-RNN core: step/sequence agreement, real training, resume (kill -9 too), bundles."""
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,3 +106,21 @@ def test_dataset_of_another_config_is_refused(melody_dataset, tmp_path):
     with pytest.raises(ValueError, match="rebuild it with --config=lookback_rnn"):
         commands.train(melody_dataset, tmp_path / "run", config="lookback_rnn", hparams=TINY,
                        num_training_steps=1, progress=False)
+
+
+def test_trains_from_one_sequence_example_file_as_magenta_did(melody_dataset, tmp_path):
+    """--sequence_example_file: the TFRecord alone (Magenta's training_melodies.tfrecord
+    layout), its eval_ sibling found; examples made for another config are refused."""
+    training_file = next(melody_dataset.glob("training_*.tfrecord"))
+    lone = tmp_path / "magenta" / "training_melodies.tfrecord"
+    lone.parent.mkdir()
+    shutil.copy(training_file, lone)
+    shutil.copy(next(melody_dataset.glob("eval_*.tfrecord")),
+                lone.with_name("eval_melodies.tfrecord"))
+    result = commands.train(lone, tmp_path / "run", config="basic_rnn", hparams=TINY,
+                            num_training_steps=4, eval_every=4, progress=False)
+    assert result["step"] == 4 and "eval_loss" in result
+    assert (tmp_path / "run" / "basic_rnn.mzb").is_file()
+    with pytest.raises(ValueError, match="38 inputs per step; lookback_rnn takes 121"):
+        commands.train(lone, tmp_path / "run2", config="lookback_rnn", hparams=TINY,
+                       num_training_steps=2, progress=False)

@@ -293,3 +293,28 @@ def test_shipped_vae_exports_and_interpolates_after_the_round_trip(tmp_path):
     a, b = vae.model(ids, sample_z=False), back.model(ids, sample_z=False)
     for x, y in zip(a, b):
         np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-5)
+
+
+def test_music_vae_generate_command_line(tmp_path):
+    from musiczoo.pipelines.extract import melodies
+    from musiczoo.pipelines.writers import write_midi
+    cfg, variables, _ = vae_case("cat-mel_2bar_small", seed=9)
+    ref.write_checkpoint(variables, str(tmp_path / "ck" / "model.ckpt-100"), 2)
+    archive = tmp_path / "cat-mel_2bar_small.tar"
+    with tarfile.open(archive, "w") as tar:
+        for path in (tmp_path / "ck").iterdir():
+            tar.add(path, arcname=f"cat-mel_2bar_small/{path.name}")
+    for name, pitches in (("a", [60, 62, 64, 65, 67, 69, 71, 72]),
+                          ("b", [72, 67, 64, 60, 62, 65, 69, 71])):
+        events = [e for p in pitches for e in (p, -2, -2, -2)]
+        write_midi(melodies.melody_to_note_sequence(events, 4), tmp_path / f"{name}.mid")
+    done = run_script("musiczoo.scripts.generate", "--config=cat-mel_2bar_small",
+                      f"--checkpoint_file={archive}", "--mode=interpolate",
+                      f"--input_midi_1={tmp_path / 'a.mid'}", f"--input_midi_2={tmp_path / 'b.mid'}",
+                      "--num_outputs=3", f"--output_dir={tmp_path / 'out'}", "--seed=1")
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.mid"))
+    assert len(written) == 4 and written[-1].endswith("_all.mid")  # 3 points + all of them
+    paths = musiczoo.generate(archive, tmp_path / "sampled", num_outputs=2, config=cfg.name,
+                              seed=1)
+    assert len(paths) == 2

@@ -253,7 +253,13 @@ class BundledModel:
     def check_dataset(self, dataset_dir):
         """The dataset's info (dataset.json) after checking it was built for this codec."""
         from musiczoo import training
-        _, info = training.dataset_files(dataset_dir)
+        files, info = training.dataset_files(dataset_dir)
+        if not info and hasattr(self.codec, "input_size"):  # Magenta-made: check the width
+            width = training.example_input_width(files["training"])
+            if width is not None and width != self.codec.input_size:
+                raise ValueError(f"{files['training']}: its examples have {width} inputs per "
+                                 f"step; {self.config.name} takes {self.codec.input_size} (made "
+                                 "for another config? pass the --config it was made for)")
         if info and info.get("codec") != self.codec.get_config():
             raise ValueError(f"{dataset_dir} was built for {info.get('config')} "
                              f"({info.get('codec')}); this model's codec is {self.codec!r}: "

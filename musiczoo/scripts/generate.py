@@ -18,6 +18,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("bundle", None, "Bundle name (see bundles/), a .mzb file, or a Magenta "
                     "model (.mag, checkpoint, .tar, Magenta.js folder).")
 flags.DEFINE_string("bundle_file", None, "Magenta's name for --bundle (a .mag works).")
+flags.DEFINE_string("checkpoint_file", None, "music_vae_generate's name for --bundle (a "
+                    "checkpoint or a .tar holding one; give --config).")
+flags.DEFINE_enum("mode", "sample", ["sample", "interpolate"], "music_vae_generate's mode: "
+                  "sample, or interpolate between --input_midi_1 and --input_midi_2.")
+flags.DEFINE_string("input_midi_1", None, "With --mode=interpolate: the start of the path.")
+flags.DEFINE_string("input_midi_2", None, "With --mode=interpolate: the end of the path.")
 flags.DEFINE_string("config", None, "The config of a Magenta checkpoint or --run_dir that does "
                     "not name its own (a .mag does); checked against it otherwise.")
 flags.DEFINE_string("run_dir", None, "Generate from a training run's newest checkpoint "
@@ -60,10 +66,10 @@ OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "primer_
 def model_source():
     """What --bundle / --bundle_file / --run_dir name (one of them)."""
     from musiczoo.interop.importer import run_dir_model
-    given = [name for name in ("bundle", "bundle_file", "run_dir")
+    given = [name for name in ("bundle", "bundle_file", "checkpoint_file", "run_dir")
              if FLAGS[name].value and not (name == "bundle_file" and FLAGS.save_generator_bundle)]
     if len(given) != 1:
-        raise ValueError("give one of --bundle, --bundle_file or --run_dir"
+        raise ValueError("give one of --bundle, --bundle_file, --checkpoint_file or --run_dir"
                          if not given else f"give one of {', '.join('--' + g for g in given)}")
     if given[0] == "run_dir":
         return run_dir_model(FLAGS.run_dir)
@@ -83,6 +89,17 @@ def main():
         return 0
     if not FLAGS.output_dir:
         raise ValueError("give --output_dir (where the MIDI files are written)")
+    if FLAGS.mode == "interpolate":
+        if not (FLAGS.input_midi_1 and FLAGS.input_midi_2):
+            raise ValueError("--mode=interpolate needs --input_midi_1 and --input_midi_2")
+        paths = commands.interpolate(
+            source, FLAGS.input_midi_1, FLAGS.input_midi_2, FLAGS.output_dir,
+            num_outputs=FLAGS.num_outputs, config=FLAGS.config,
+            temperature=FLAGS.temperature, seed=FLAGS.seed, overwrite=FLAGS.overwrite,
+            **common.render_settings())
+        for path in paths:
+            print(path)
+        return 0
     paths = commands.generate(source, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
                               config=FLAGS.config,
                               controls=common.controls_from_flags(),

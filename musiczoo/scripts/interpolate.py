@@ -9,6 +9,8 @@ from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("bundle", None, "Bundle name or path; its family must have a latent space.")
+flags.DEFINE_string("config", None, "The config of a Magenta checkpoint given as --bundle "
+                    "(e.g. cat-mel_2bar_big).")
 flags.DEFINE_string("input_midi_1", None, "Start of the path.")
 flags.DEFINE_string("input_midi_2", None, "End of the path.")
 flags.DEFINE_string("output_dir", None, "Where the MIDI files are written.")
@@ -30,6 +32,7 @@ def main():
                                  FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
                                  temperature=FLAGS.temperature, seed=FLAGS.seed,
                                  select=FLAGS.select, overwrite=FLAGS.overwrite,
+                                 config=FLAGS.config,
                                  **common.render_settings())
     for path in paths:
         print(path)

@@ -2,6 +2,12 @@
 
   musiczoo_train --config=attention_rnn --dataset=/tmp/ds --run_dir=/tmp/run
   musiczoo_train --bundle=attention_rnn --dataset=/tmp/my_ds --run_dir=/tmp/finetune
+  musiczoo_train --config=attention_rnn --run_dir=/tmp/run \
+      --sequence_example_file=/tmp/melody_rnn/sequence_examples/training_melodies.tfrecord
+
+--sequence_example_file (Magenta's flag) trains on one TFRecord of SequenceExamples made
+by Magenta's melody_rnn_create_dataset (or ours); an eval_*.tfrecord beside a
+training_*.tfrecord is used for evaluation.
 """
 from absl import flags
 
@@ -9,7 +15,10 @@ from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
 common.define_model_flags(bundle=True)
-flags.DEFINE_string("dataset", None, "Folder written by musiczoo_create_dataset.")
+flags.DEFINE_string("dataset", None, "Folder written by musiczoo_create_dataset (or by "
+                    "Magenta's *_create_dataset).")
+flags.DEFINE_string("sequence_example_file", None, "Magenta's flag: one TFRecord of "
+                    "SequenceExamples to train on, instead of --dataset.")
 flags.DEFINE_string("run_dir", None, "Checkpoints, TensorBoard logs and the final bundle go "
                     "here; an existing run resumes from its last checkpoint.")
 flags.DEFINE_integer("num_training_steps", 1000, "Total training steps (resumed runs count "
@@ -22,12 +31,16 @@ flags.DEFINE_integer("seed", None, "Shuffling seed.")
 flags.DEFINE_bool("overwrite", False, "Start --run_dir afresh (its checkpoints, logs, "
                   "run.json and metrics.json are removed), e.g. when it holds a run of "
                   "another config.")
-flags.mark_flags_as_required(["dataset", "run_dir"])
+flags.mark_flags_as_required(["run_dir"])
 
 
 def main():
     from musiczoo import commands
-    result = commands.train(FLAGS.dataset, FLAGS.run_dir, config=FLAGS.config,
+    given = [name for name in ("dataset", "sequence_example_file") if FLAGS[name].value]
+    if len(given) != 1:
+        raise ValueError("give --dataset (a create_dataset folder) or --sequence_example_file"
+                         " (one TFRecord), one of them")
+    result = commands.train(FLAGS[given[0]].value, FLAGS.run_dir, config=FLAGS.config,
                             model=FLAGS.model, hparams=FLAGS.hparams, bundle=FLAGS.bundle,
                             num_training_steps=FLAGS.num_training_steps,
                             max_length=FLAGS.max_length, eval_every=FLAGS.eval_every,
