@@ -25,12 +25,16 @@ MELODY = [60, -2, 62, -2, 64, -2, 65, -2, 67, -2, -2, -2, 72, -1, 71, -2, 69, -2
           65, 64, -2, 62, 60, -2, -2, -2, 55, -2, 57, 59] * 2
 DRUMS = [(36, 42), (42,), (38, 42), (42,), (36,), (42, 46), (38,), ()] * 8
 SIZES = {"basic_rnn": [16, 12], "lookback_rnn": [8, 8], "attention_rnn": [16, 16],
-         "mono_rnn": [8], "drum_kit": [12, 10, 8], "one_drum": [8, 8]}
+         "mono_rnn": [8], "drum_kit": [12, 10, 8], "one_drum": [8, 8],
+         "performance": [8, 6], "performance_with_dynamics": [12, 10, 8]}
 
 
 def inputs_for(name):
     _, cfg = registry.find_config(name)
     codec = cfg.codec()
+    if cfg.name.startswith("performance"):
+        ids = np.random.default_rng(3).integers(0, codec.num_classes, 64)
+        return codec.inputs_from_ids(ids).astype(np.float32), cfg
     events = DRUMS if cfg.name in ("drum_kit", "one_drum") else MELODY
     return codec.inputs_from_ids(codec.events_to_ids(events)).astype(np.float32), cfg
 
@@ -112,7 +116,7 @@ def test_missing_and_broken_pieces_are_named(tmp_path):
                                             r"next to the index"):
         import_model(prefix, config="basic_rnn")
     # Generator ids: not yet supported, unknown; both list the supported ones.
-    for generator, words in (("performance_with_dynamics", "Performance RNN"),
+    for generator, words in (("multiconditioned_performance_with_dynamics", "Performance RNN"),
                              ("no_such_rnn", "unknown")):
         mag = ref.write_mag(tmp_path / f"{generator}.mag", generator, variables, tmp_path)
         with pytest.raises(ImportFailure, match=f"{words}.*supported: attention_rnn, "

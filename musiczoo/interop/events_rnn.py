@@ -34,7 +34,9 @@ GENERATOR_IDS = {"basic_rnn": ("melody_rnn", "basic_rnn"),
                  "lookback_rnn": ("melody_rnn", "lookback_rnn"),
                  "attention_rnn": ("melody_rnn", "attention_rnn"),
                  "one_drum": ("drums_rnn", "one_drum"),
-                 "drum_kit": ("drums_rnn", "drum_kit")}
+                 "drum_kit": ("drums_rnn", "drum_kit"),
+                 "performance": ("performance_rnn", "performance"),
+                 "performance_with_dynamics": ("performance_rnn", "performance_with_dynamics")}
 
 _CELL = re.compile(r"^(?:rnn|RNN)/(?:attention_cell_wrapper/|AttentionCellWrapper/)?"
                    r"(?:multi_rnn_cell|MultiRNNCell)/(?:cell_|Cell)(\d+)/"

@@ -14,15 +14,15 @@ from musiczoo.interop import music_vae as vae_map
 from musiczoo.interop.containers import ImportFailure
 
 #: Magenta generator ids musiczoo knows of but cannot import yet, and what they are.
-NOT_YET = {"performance": "Performance RNN", "performance_with_dynamics": "Performance RNN",
-           "performance_with_dynamics_and_modulo_encoding": "Performance RNN",
+NOT_YET = {"performance_with_dynamics_and_modulo_encoding": "Performance RNN",
            "density_conditioned_performance_with_dynamics": "Performance RNN",
            "pitch_conditioned_performance_with_dynamics": "Performance RNN",
            "multiconditioned_performance_with_dynamics": "Performance RNN",
            "polyphony": "Polyphony RNN", "rnn-nade": "Pianoroll RNN-NADE",
            "basic_improv": "Improv RNN", "attention_improv": "Improv RNN",
            "chord_pitches_improv": "Improv RNN"}
-MAPPINGS = {"melody_rnn": events_map, "drums_rnn": events_map, "music_vae": vae_map}
+MAPPINGS = {"melody_rnn": events_map, "drums_rnn": events_map, "performance_rnn": events_map,
+            "music_vae": vae_map}
 #: Magenta.js dataConverter types -> the configs that may be meant.
 JS_CONVERTERS = {"MelodyConverter": ("basic_rnn", "mono_rnn", "lookback_rnn", "attention_rnn"),
                  "DrumsConverter": ("drum_kit", "one_drum"),

@@ -5,6 +5,7 @@ from musiczoo.models.drums_rnn import configs as drums_rnn_configs
 from musiczoo.models.melody_rnn import configs as melody_rnn_configs
 from musiczoo.models.music_transformer import configs as music_transformer_configs
 from musiczoo.models.music_vae import configs as music_vae_configs
+from musiczoo.models.performance_rnn import configs as performance_rnn_configs
 
 registry.register_family(
     "drums_rnn", drums_rnn_configs.DrumsRNNConfig,
@@ -34,3 +35,11 @@ registry.register_family(
     model_path="musiczoo.models.music_vae.model:MusicVAE")
 for _config in music_vae_configs.CONFIGS:
     registry.register_config("music_vae", _config)
+
+registry.register_family(
+    "performance_rnn", performance_rnn_configs.PerformanceRNNConfig,
+    "LSTM over expressive performance events: notes, 10 ms time shifts, velocities "
+    "(Magenta's Performance RNN).",
+    model_path="musiczoo.models.performance_rnn.model:PerformanceRNN")
+for _config in performance_rnn_configs.CONFIGS:
+    registry.register_config("performance_rnn", _config)

@@ -15,6 +15,8 @@ MAX_STEPS = 1 << 16  # 4,096 bars of 16th notes
 class EventsRNN(BundledModel):
     """A trained (or trainable) events RNN: `config`, `codec`, Keras `model`, `metadata`."""
 
+    default_num_steps = DEFAULT_NUM_STEPS
+
     def build_model(self):
         runtime.configure_threads()
         from musiczoo.models.events_rnn.model import EventsRNNModel
@@ -89,7 +91,7 @@ class EventsRNN(BundledModel):
             context["shift"] = shift
         if controls is not None:
             controls = controls.transposed(-shift)  # obeyed in the model's frame
-        num_steps = num_steps or DEFAULT_NUM_STEPS
+        num_steps = num_steps or self.default_num_steps
         if num_steps <= len(ids):
             raise ValueError(f"num_steps ({num_steps}) must be larger than the primer "
                              f"({len(ids)} steps): it counts the primer too")
@@ -104,9 +106,8 @@ class EventsRNN(BundledModel):
             branch_factor=branch_factor, steps_per_iteration=steps_per_iteration,
             controls=plan.tensors() if plan else None)
         qpm = qpm or context.get("qpm") or 120.0
-        seconds = num_steps / self.config.steps_per_quarter * 60.0 / qpm
-        self.last_primer_seconds = (len(ids) / self.config.steps_per_quarter * 60.0 / qpm
-                                    if primer is not None else None)
+        seconds = self.output_seconds(num_steps, qpm)
+        self.last_primer_seconds = self.primer_seconds(ids, qpm) if primer is not None else None
         sequences = []
         for row, score in zip(generated.numpy(), log_likelihood.numpy()):
             sequence = self.to_note_sequence(row, context, qpm)
@@ -114,6 +115,14 @@ class EventsRNN(BundledModel):
             sequence.sequence_metadata.title = f"{self.config.name} (log-likelihood {score:.2f})"
             sequences.append(sequence)
         return sequences
+
+    def output_seconds(self, num_steps, qpm):
+        """How long `num_steps` steps last (the file's length), or None."""
+        return num_steps / self.config.steps_per_quarter * 60.0 / qpm
+
+    def primer_seconds(self, ids, qpm):
+        """How long the primer's events last."""
+        return len(ids) / self.config.steps_per_quarter * 60.0 / qpm
 
     def default_primer(self, controls):
         """The primer when none is given (subclasses: one that fits the controls)."""
