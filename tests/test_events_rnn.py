@@ -124,3 +124,35 @@ def test_trains_from_one_sequence_example_file_as_magenta_did(melody_dataset, tm
     with pytest.raises(ValueError, match="38 inputs per step; lookback_rnn takes 121"):
         commands.train(lone, tmp_path / "run2", config="lookback_rnn", hparams=TINY,
                        num_training_steps=2, progress=False)
+
+
+@pytest.mark.parametrize("cell_type", ["gru", "layer_norm_lstm"])
+def test_other_cell_types_train_save_and_sample(cell_type, melody_dataset, tmp_path):
+    hparams = f"{TINY},cell_type={cell_type}"
+    first = commands.train(melody_dataset, tmp_path / "run", config="basic_rnn",
+                           hparams=hparams, num_training_steps=1, eval_every=1, progress=False)
+    later = commands.train(melody_dataset, tmp_path / "run", config="basic_rnn",
+                           hparams=hparams, num_training_steps=80, eval_every=80,
+                           progress=False)
+    assert later["eval_loss"] < first["eval_loss"] - 0.3
+    path = tmp_path / "run" / "basic_rnn.mzb"
+    loaded = musiczoo_load(path)
+    assert loaded.config.cell_type == cell_type
+    assert any(cell_type in w.path for w in loaded.model.weights)
+    x = np.eye(38, dtype=np.float32)[np.random.default_rng(2).integers(0, 38, (2, 24))]
+    state, stepped = loaded.model.initial_state(2), []
+    for t in range(24):  # the compiled loop's step == the whole-sequence network
+        logits, state = loaded.model.step(x[:, t], state)
+        stepped.append(logits.numpy())
+    np.testing.assert_allclose(np.stack(stepped, 1), loaded.model(x).numpy(), atol=1e-5)
+    melodies = loaded.generate(2, 64, seed=4, beam_size=2)
+    assert all(m.notes for m in melodies)
+    from musiczoo.interop.importer import export_magenta_js
+    from musiczoo.interop.containers import ImportFailure
+    with pytest.raises(ImportFailure, match="LSTM cells only"):
+        export_magenta_js(loaded, tmp_path / "js")
+
+
+def musiczoo_load(path):
+    from musiczoo.bundles import load_bundle
+    return load_bundle(path)

@@ -149,6 +149,9 @@ def _state_rows(units, to_keras):
 def fit_config(config, plan, where):
     """`config` with the checkpoint's layer sizes, after checking its codec and
     attention agree with the checkpoint."""
+    if getattr(config, "cell_type", "lstm") != "lstm":
+        raise ImportFailure(f"{where}: Magenta's events RNNs are LSTMs; cell_type="
+                            f"{config.cell_type} cannot hold their weights")
     config = dataclasses.replace(config, layer_sizes=tuple(int(u) for u in plan["units"]))
     codec = config.codec()
     if plan["input_width"] != codec.input_size:
@@ -221,6 +224,9 @@ def to_magenta(model):
     """{Magenta variable name: array} of an events-RNN musiczoo model (the names
     Magenta.js reads: basic_lstm_cell/kernel, attention_output_projection, ...)."""
     cell = model.model.cell
+    if getattr(model.config, "cell_type", "lstm") != "lstm":
+        raise ImportFailure(f"{model.config.name}: Magenta.js runs LSTM cells only; this "
+                            f"model's cells are {model.config.cell_type}")
     prefix = "rnn/attention_cell_wrapper/" if cell.attn_length else "rnn/"
     found = {}
     for k, lstm in enumerate(cell.cells):

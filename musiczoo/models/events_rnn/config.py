@@ -14,6 +14,7 @@ class EventsRNNConfig:
     layer_sizes: tuple = (128, 128)
     dropout_rate: float = 0.5
     attn_length: int = 0
+    cell_type: str = "lstm"   # "lstm" (Magenta's), "gru" or "layer_norm_lstm"
     clip_norm: float = 5.0
     learning_rate: float = 0.001
     batch_size: int = 128
@@ -30,3 +31,6 @@ class EventsRNNConfig:
             fraction=("dropout_rate",), positive=("learning_rate",))
         if not self.layer_sizes:
             raise ValueError(f"{self.name}: layer_sizes must name at least one layer")
+        if self.cell_type not in ("lstm", "gru", "layer_norm_lstm"):
+            raise ValueError(f"{self.name}: cell_type must be lstm, gru or layer_norm_lstm, "
+                             f"got {self.cell_type!r}")

@@ -22,7 +22,8 @@ class EventsRNN(BundledModel):
         from musiczoo.models.events_rnn.model import EventsRNNModel
         return EventsRNNModel(self.codec.input_size, self.codec.num_classes,
                               self.config.layer_sizes, self.config.dropout_rate,
-                              self.config.attn_length, name=self.family)
+                              self.config.attn_length, cell_type=self.config.cell_type,
+                              name=self.family)
 
     # -- training -------------------------------------------------------------------------
 

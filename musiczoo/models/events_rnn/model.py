@@ -8,27 +8,31 @@ sampling loop).
 import keras
 from keras import ops
 
-from musiczoo.models.layers import build_stacked_cells, run_stacked_cells
+from musiczoo.models.layers import build_stacked_cells, make_cell, run_stacked_cells, state_sizes
 
 
 class EventsRNNCell(keras.layers.Layer):
     """Stacked LSTM cells, each output dropped out (Magenta's DropoutWrapper), wrapped in
     attention over the last `attn_length` outputs when attn_length > 0.
 
-    State: [h_1, c_1, ..., h_n, c_n] plus, with attention, [attention vector,
-    flattened window of past outputs].
+    State: every cell's state ([h_1, c_1, ..., h_n, c_n] for LSTMs, [h_1, ..., h_n] for
+    GRUs) plus, with attention, [attention vector, flattened window of past outputs].
     """
 
-    def __init__(self, layer_sizes, dropout_rate=0.0, attn_length=0, input_size=None, **kwargs):
+    def __init__(self, layer_sizes, dropout_rate=0.0, attn_length=0, input_size=None,
+                 cell_type="lstm", **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes = tuple(int(n) for n in layer_sizes)
         self.dropout_rate = float(dropout_rate)
         self.attn_length = int(attn_length)
-        self.cells = [keras.layers.LSTMCell(n, name=f"lstm_{i}")
+        self.cell_type = cell_type
+        # LSTM cells keep their first names (lstm_0, ...): bundles restore them by name.
+        prefix = "lstm" if cell_type == "lstm" else cell_type
+        self.cells = [make_cell(cell_type, n, f"{prefix}_{i}")
                       for i, n in enumerate(self.layer_sizes)]
         self.dropout = keras.layers.Dropout(self.dropout_rate) if self.dropout_rate else None
         size = self.layer_sizes[-1]
-        self.state_size = [n for n in self.layer_sizes for _ in range(2)]
+        self.state_size = [w for cell in self.cells for w in state_sizes(cell)]
         if self.attn_length:
             self.state_size += [size, self.attn_length * size]
             self.input_projection = keras.layers.Dense(input_size, name="attn_input_projection")
@@ -42,7 +46,7 @@ class EventsRNNCell(keras.layers.Layer):
         if self.attn_length:
             self.input_projection.build((None, input_shape[-1] + size))
             self.keys.build((None, self.attn_length, size))
-            self.query.build((None, 2 * sum(self.layer_sizes)))
+            self.query.build((None, sum(w for c in self.cells for w in state_sizes(c))))
             self.output_projection.build((None, 2 * size))
             self.attn_v = self.add_weight((size,), initializer="glorot_uniform", name="attn_v")
         build_stacked_cells(self.cells, self.layer_sizes, input_shape[-1])
@@ -73,7 +77,7 @@ class EventsRNNCell(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(layer_sizes=list(self.layer_sizes), dropout_rate=self.dropout_rate,
-                      attn_length=self.attn_length)
+                      attn_length=self.attn_length, cell_type=self.cell_type)
         return config
 
 
@@ -81,11 +85,11 @@ class EventsRNNModel(keras.Model):
     """inputs [B, T, input_size] -> logits [B, T, num_classes]; `step` for one event."""
 
     def __init__(self, input_size, num_classes, layer_sizes, dropout_rate=0.0, attn_length=0,
-                 **kwargs):
+                 cell_type="lstm", **kwargs):
         super().__init__(**kwargs)
         self.input_size, self.num_classes = int(input_size), int(num_classes)
         self.cell = EventsRNNCell(layer_sizes, dropout_rate, attn_length, input_size=input_size,
-                                  name="events_rnn_cell")
+                                  cell_type=cell_type, name="events_rnn_cell")
         self.rnn = keras.layers.RNN(self.cell, return_sequences=True, name="rnn")
         self.logits = keras.layers.Dense(num_classes, name="logits")
         # Build every weight now, so weights can be assigned from a bundle right away.
