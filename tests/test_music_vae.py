@@ -295,3 +295,22 @@ def test_hierarchical_config_trains_on_real_windows(tmp_path, chorale_folder):
     vae = musiczoo.load_bundle(tmp_path / "run" / "hierdec-mel_16bar.mzb")
     assert vae.config.hierarchical and vae.window_steps == 64
     assert vae.decode_ids(np.zeros((2, 6), np.float32), seed=1).shape == (2, 64)
+
+
+@pytest.mark.parametrize("cell_type", ["gru", "layer_norm_lstm"])
+def test_other_cell_types_train_and_decode_step_by_step(cell_type, vae_dataset, tmp_path):
+    hparams = f"{TINY},cell_type={cell_type}"
+    for shape in (hparams, f"{TINY_HIER},cell_type={cell_type}"):
+        family, config = commands.resolve_config("cat-mel_2bar_small", hparams=shape)
+        model = family.model_class().from_config(config)
+        assert any(cell_type in w.path for w in model.model.weights)
+        z = np.random.default_rng(2).standard_normal((2, config.z_size)).astype(np.float32)
+        ids = model.decode_ids(z, top_k=1, seed=0)
+        np.testing.assert_array_equal(model.model.decoder(z, ids).numpy().argmax(-1), ids)
+    first = commands.train(vae_dataset, tmp_path, config="cat-mel_2bar_small", hparams=hparams,
+                           num_training_steps=1, eval_every=1, progress=False)
+    later = commands.train(vae_dataset, tmp_path, config="cat-mel_2bar_small", hparams=hparams,
+                           num_training_steps=60, eval_every=60, progress=False)
+    assert later["eval_loss"] < first["eval_loss"]
+    loaded = musiczoo.load_bundle(tmp_path / "cat-mel_2bar_small.mzb")
+    assert loaded.config.cell_type == cell_type and len(loaded.sample(2, seed=1)) == 2

@@ -104,6 +104,9 @@ def layout(variables, where):
 
 def fit_config(config, plan, where):
     """`config` with the checkpoint's sizes, after checking its classes agree."""
+    if config.cell_type != "lstm":
+        raise ImportFailure(f"{where}: Magenta's MusicVAE cells are LSTMs; cell_type="
+                            f"{config.cell_type} cannot hold their weights")
     changes = {"enc_rnn_size": tuple(plan["enc_units"]), "dec_rnn_size": tuple(plan["dec_units"]),
                "z_size": plan["z_size"]}
     if bool(plan["conductor"]) != config.hierarchical:
@@ -187,6 +190,9 @@ def _magenta_lstm(cell):
 
 def to_magenta(model):
     """{Magenta variable name: array} of a musiczoo MusicVAE (Magenta.js's names)."""
+    if model.config.cell_type != "lstm":
+        raise ImportFailure(f"{model.config.name}: Magenta.js runs LSTM cells only; this "
+                            f"model's cells are {model.config.cell_type}")
     network = model.model
     encoder, decoder = network.encoder, network.decoder
     found = {}

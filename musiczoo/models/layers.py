@@ -5,6 +5,7 @@ from keras import ops
 CELL_TYPES = ("lstm", "gru", "layer_norm_lstm")
 
 
+@keras.saving.register_keras_serializable(package="musiczoo")
 class LayerNormLSTMCell(keras.layers.Layer):
     """An LSTM cell with layer normalisation (Ba et al. 2016), as TF1's
     LayerNormBasicLSTMCell: each gate's pre-activation (input, new input, forget,

@@ -27,6 +27,7 @@ class MusicVAEConfig:
     enc_rnn_size: tuple = (512,)
     dec_rnn_size: tuple = (256, 256)
     conductor_rnn_size: tuple = ()
+    cell_type: str = "lstm"               # "lstm" (Magenta's), "gru" or "layer_norm_lstm"
     free_bits: float = 0.0
     max_beta: float = 0.2
     beta_rate: float = 0.0                # beta = (1 - beta_rate**step) * max_beta
@@ -49,6 +50,9 @@ class MusicVAEConfig:
             fraction=("beta_rate",), positive=("learning_rate", "decay_rate"))
         if self.decay_rate > 1:
             raise ValueError(f"{self.name}: decay_rate must be in (0, 1], got {self.decay_rate}")
+        if self.cell_type not in ("lstm", "gru", "layer_norm_lstm"):
+            raise ValueError(f"{self.name}: cell_type must be lstm, gru or layer_norm_lstm, "
+                             f"got {self.cell_type!r}")
         if self.representation not in ("melody", "drums"):
             raise ValueError(f"{self.name}: representation must be melody or drums, "
                              f"got {self.representation!r}")

@@ -10,25 +10,44 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from musiczoo.models.layers import build_stacked_cells, run_stacked_cells
+from musiczoo.models.layers import (LayerNormLSTMCell, build_stacked_cells, make_cell,
+                                    run_stacked_cells, state_sizes)
 
 
-def _state_from_embedding(dense, embedding, sizes):
-    """Magenta's initial_cell_state_from_embedding: tanh(dense(z)) split into [h, c] per
-    layer."""
+def _cell_name(cell_type, prefix, i):
+    # LSTM cells keep their first names (lstm_0, conductor_0): bundles restore by name.
+    return f"{prefix}_{i}" if cell_type == "lstm" else f"{prefix}_{cell_type}_{i}"
+
+
+def _widths(cells):
+    return [w for cell in cells for w in state_sizes(cell)]
+
+
+def _state_from_embedding(dense, embedding, widths):
+    """Magenta's initial_cell_state_from_embedding: tanh(dense(z)) split into every
+    cell's state tensors ([h, c] per LSTM layer, [h] per GRU layer)."""
     flat = ops.tanh(dense(embedding))
     states, offset = [], 0
-    for n in sizes:
-        states += [flat[:, offset:offset + n], flat[:, offset + n:offset + 2 * n]]
-        offset += 2 * n
+    for n in widths:
+        states.append(flat[:, offset:offset + n])
+        offset += n
     return states
+
+
+def _sequence_layer(cell_type, units, last):
+    if cell_type == "lstm":
+        return keras.layers.LSTM(units, return_sequences=not last, name="lstm")
+    if cell_type == "gru":
+        return keras.layers.GRU(units, return_sequences=not last, name="gru")
+    return keras.layers.RNN(LayerNormLSTMCell(units, name="cell"), return_sequences=not last,
+                            name="layer_norm_lstm")
 
 
 class BidirectionalEncoder(keras.layers.Layer):
     """Stacked bidirectional LSTMs; the last layer's final forward and backward outputs,
     concatenated, give mu and sigma = softplus(...)."""
 
-    def __init__(self, layer_sizes, z_size, **kwargs):
+    def __init__(self, layer_sizes, z_size, cell_type="lstm", **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes = tuple(layer_sizes)
         # The inner LSTM is named: Bidirectional calls its halves forward_<name> and
@@ -36,7 +55,7 @@ class BidirectionalEncoder(keras.layers.Layer):
         # in the process (lstm, lstm_1, ...): a second model's weights would not be found
         # by name.
         self.rnns = [keras.layers.Bidirectional(
-            keras.layers.LSTM(n, return_sequences=i < len(self.layer_sizes) - 1, name="lstm"),
+            _sequence_layer(cell_type, n, i == len(self.layer_sizes) - 1),
             name=f"bilstm_{i}") for i, n in enumerate(self.layer_sizes)]
         self.mu = keras.layers.Dense(z_size, name="mu")
         self.sigma = keras.layers.Dense(z_size, name="sigma")
@@ -55,14 +74,14 @@ class DecoderCell(keras.layers.Layer):
     State: [h_1, c_1, ..., h_n, c_n, logits of the previous step]; where the flag is set
     the previous event is drawn from those logits instead (scheduled sampling)."""
 
-    def __init__(self, layer_sizes, num_classes, **kwargs):
+    def __init__(self, layer_sizes, num_classes, cell_type="lstm", **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes = tuple(layer_sizes)
         self.num_classes = int(num_classes)
-        self.cells = [keras.layers.LSTMCell(n, name=f"lstm_{i}")
+        self.cells = [make_cell(cell_type, n, _cell_name(cell_type, "lstm", i))
                       for i, n in enumerate(self.layer_sizes)]
         self.logits = keras.layers.Dense(self.num_classes, name="logits")
-        self.state_size = [n for n in self.layer_sizes for _ in range(2)] + [self.num_classes]
+        self.state_size = _widths(self.cells) + [self.num_classes]
         self.output_size = self.num_classes
 
     def build(self, input_shape):
@@ -98,7 +117,7 @@ class Decoder(keras.layers.Layer):
     state made from its embedding, the embedding conditioning every step)."""
 
     def __init__(self, layer_sizes, num_classes, seq_len, conductor_sizes=(), segment_len=None,
-                 **kwargs):
+                 cell_type="lstm", **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes, self.conductor_sizes = tuple(layer_sizes), tuple(conductor_sizes)
         self.num_classes, self.seq_len = int(num_classes), int(seq_len)
@@ -107,25 +126,31 @@ class Decoder(keras.layers.Layer):
             raise ValueError(f"sequence length {seq_len} is not a multiple of the segment "
                              f"length {segment_len}")
         self.num_segments = self.seq_len // self.segment_len
-        self.cell = DecoderCell(layer_sizes, num_classes, name="decoder_cell")
+        self.cell = DecoderCell(layer_sizes, num_classes, cell_type, name="decoder_cell")
         self.rnn = keras.layers.RNN(self.cell, return_sequences=True, name="decoder_rnn")
-        self.initial = keras.layers.Dense(2 * sum(self.layer_sizes), name="initial_state")
+        self.widths = _widths(self.cell.cells)
+        self.initial = keras.layers.Dense(sum(self.widths), name="initial_state")
         if self.conductor_sizes:
-            self.conductor_cells = [keras.layers.LSTMCell(n, name=f"conductor_{i}")
+            self.conductor_cells = [make_cell(cell_type, n, _cell_name(cell_type, "conductor", i))
                                     for i, n in enumerate(self.conductor_sizes)]
+            self.conductor_widths = _widths(self.conductor_cells)
             self.conductor_rnn = keras.layers.RNN(
                 keras.layers.StackedRNNCells(self.conductor_cells, name="conductor_cells"),
                 return_sequences=True,
                 name="conductor_rnn")
-            self.conductor_initial = keras.layers.Dense(2 * sum(self.conductor_sizes),
+            self.conductor_initial = keras.layers.Dense(sum(self.conductor_widths),
                                                         name="conductor_initial_state")
 
     def embeddings(self, z):
         """[B, num_segments, E]: z itself (flat) or the conductor's output per bar."""
         if not self.conductor_sizes:
             return z[:, None, :]
-        states = _state_from_embedding(self.conductor_initial, z, self.conductor_sizes)
-        nested = [[states[2 * i], states[2 * i + 1]] for i in range(len(self.conductor_sizes))]
+        states = _state_from_embedding(self.conductor_initial, z, self.conductor_widths)
+        nested, offset = [], 0
+        for cell in self.conductor_cells:
+            count = len(state_sizes(cell))
+            nested.append(states[offset:offset + count])
+            offset += count
         # Magenta's hierdec configs disable autoregression in the conductor: zero inputs.
         inputs = ops.zeros((ops.shape(z)[0], self.num_segments, 1))
         return self.conductor_rnn(inputs, initial_state=nested)
@@ -147,7 +172,7 @@ class Decoder(keras.layers.Layer):
         inputs = ops.concatenate([ops.reshape(previous, (rows, seg, classes)), flag, condition],
                                  axis=-1)
         states = _state_from_embedding(self.initial, ops.reshape(embed, (rows, width)),
-                                       self.layer_sizes)
+                                       self.widths)
         states.append(ops.zeros((rows, classes)))
         logits = self.rnn(inputs, initial_state=states, training=training)
         return ops.reshape(logits, (batch, self.seq_len, classes))
@@ -158,7 +183,7 @@ class Decoder(keras.layers.Layer):
         """State for `step`: (core states, current condition, conductor outputs, step)."""
         embed = self.embeddings(z)
         first = embed[:, 0]
-        core = _state_from_embedding(self.initial, first, self.layer_sizes)
+        core = _state_from_embedding(self.initial, first, self.widths)
         return {"core": core, "condition": first, "segments": embed,
                 "t": ops.zeros((ops.shape(z)[0],), "int32")}
 
@@ -171,7 +196,7 @@ class Decoder(keras.layers.Layer):
             segment = tf.minimum(t[0] // self.segment_len, self.num_segments - 1)
             starts = tf.logical_and(t[0] > 0, t[0] % self.segment_len == 0)
             fresh = state["segments"][:, segment]
-            fresh_core = _state_from_embedding(self.initial, fresh, self.layer_sizes)
+            fresh_core = _state_from_embedding(self.initial, fresh, self.widths)
             core = [tf.where(starts, new, old) for new, old in zip(fresh_core, core)]
             condition = tf.where(starts, fresh, condition)
         logits, core = self.cell.advance(previous, condition, core)

@@ -26,9 +26,11 @@ class MusicVAENetwork(keras.Model):
         super().__init__(**kwargs)
         self.num_classes, self.seq_len = int(num_classes), config.max_seq_len
         self.drum_roll = config.representation == "drums"
-        self.encoder = BidirectionalEncoder(config.enc_rnn_size, config.z_size, name="encoder")
+        self.encoder = BidirectionalEncoder(config.enc_rnn_size, config.z_size,
+                                            config.cell_type, name="encoder")
         self.decoder = Decoder(config.dec_rnn_size, num_classes, config.max_seq_len,
-                               config.conductor_rnn_size, config.steps_per_bar, name="decoder")
+                               config.conductor_rnn_size, config.steps_per_bar,
+                               config.cell_type, name="decoder")
         # Build every weight now, so a bundle's weights can be assigned right away.
         self(ops.zeros((1, self.seq_len), "int32"))
 
