@@ -117,14 +117,11 @@ class MusicTransformer(BundledModel):
             except chorales.VoicesError as error:
                 raise primers.PrimerError(str(error)) from None
             return grid, {"qpm": qpm}
-        arrays = notearrays.from_note_sequence(performances.apply_sustain(sequence))
-        quantized = notearrays.quantize_absolute(arrays, 100)
-        found = performances.extract_performances(
-            quantized, num_velocity_bins=self.config.num_velocity_bins)
-        if not found:
+        found = performances.performance_of(sequence, self.config.num_velocity_bins)
+        if found is None:
             raise primers.PrimerError(f"{name}: no performance (pitched notes of one "
                                       "program) in the primer")
-        return found[0].events, {"qpm": qpm}
+        return found.events, {"qpm": qpm}
 
     def to_note_sequence(self, ids, qpm=None):
         """A NoteSequence from generated class ids (start symbol removed)."""

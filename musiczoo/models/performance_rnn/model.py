@@ -6,7 +6,7 @@ import numpy as np
 
 from musiczoo.models.events_rnn import primers
 from musiczoo.models.events_rnn.family import EventsRNN
-from musiczoo.pipelines.extract import notearrays, performances
+from musiczoo.pipelines.extract import performances
 
 
 class PerformanceRNN(EventsRNN):
@@ -25,15 +25,13 @@ class PerformanceRNN(EventsRNN):
                 return np.asarray(self.codec.events_to_ids(value), np.int32), {}
             except ValueError as error:
                 raise primers.PrimerError(f"primer: {error}") from None
-        sequence = primers.read_primer_sequence(value)
-        arrays = notearrays.from_note_sequence(performances.apply_sustain(sequence))
-        quantized = notearrays.quantize_absolute(arrays, self.config.steps_per_second)
-        found = performances.extract_performances(
-            quantized, num_velocity_bins=self.config.num_velocity_bins)
-        if not found:
+        found = performances.performance_of(primers.read_primer_sequence(value),
+                                            self.config.num_velocity_bins,
+                                            self.config.steps_per_second)
+        if found is None:
             raise primers.PrimerError("the primer has no performance (pitched notes of one "
                                       "program)")
-        return np.asarray(self.codec.events_to_ids(found[0].events), np.int32), {}
+        return np.asarray(self.codec.events_to_ids(found.events), np.int32), {}
 
     def to_note_sequence(self, ids, context, qpm):
         performance = performances.Performance(

@@ -262,6 +262,15 @@ def apply_sustain(ns, sustain_control_number=64):
     return sequences_lib.apply_sustain_control_changes(ns, sustain_control_number)
 
 
+def performance_of(sequence, num_velocity_bins, steps_per_second=100):
+    """The first performance of a whole NoteSequence (sustain applied, quantized to
+    `steps_per_second`), as a primer is read; None when it has none."""
+    arrays = notearrays.from_note_sequence(apply_sustain(sequence))
+    quantized = notearrays.quantize_absolute(arrays, steps_per_second)
+    found = extract_performances(quantized, num_velocity_bins=num_velocity_bins)
+    return found[0] if found else None
+
+
 def split_into_chunks(arrays, hop_size_seconds=30.0, stats=None):
     """Magenta's Splitter: note_seq.split_note_sequence(ns, hop_size_seconds)."""
     return notearrays.split_every(arrays, hop_size_seconds, stats)
