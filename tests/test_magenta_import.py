@@ -116,7 +116,7 @@ def test_missing_and_broken_pieces_are_named(tmp_path):
                                             r"next to the index"):
         import_model(prefix, config="basic_rnn")
     # Generator ids: not yet supported, unknown; both list the supported ones.
-    for generator, words in (("multiconditioned_performance_with_dynamics", "Performance RNN"),
+    for generator, words in (("performance_with_dynamics_and_modulo_encoding", "Performance RNN"),
                              ("no_such_rnn", "unknown")):
         mag = ref.write_mag(tmp_path / f"{generator}.mag", generator, variables, tmp_path)
         with pytest.raises(ImportFailure, match=f"{words}.*supported: attention_rnn, "
@@ -322,3 +322,70 @@ def test_music_vae_generate_command_line(tmp_path):
     paths = musiczoo.generate(archive, tmp_path / "sampled", num_outputs=2, config=cfg.name,
                               seed=1)
     assert len(paths) == 2
+
+
+CONDITIONED = ["density_conditioned_performance_with_dynamics",
+               "pitch_conditioned_performance_with_dynamics",
+               "multiconditioned_performance_with_dynamics",
+               "optional_multiconditioned_performance_with_dynamics"]
+HISTOGRAM = [2, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+
+
+def magenta_control(name, density, histogram):
+    """Magenta's control input, written out: [optional flag] + density bin one-hot (bins
+    below 1, 2, 4, 8, 16, 32, 64 notes per second, or above) + normalised histogram."""
+    parts = [[0.0]] if name.startswith("optional") else []
+    if "pitch_conditioned" not in name:
+        bins = np.zeros(8)
+        bins[next((k for k, edge in enumerate([1, 2, 4, 8, 16, 32, 64]) if density < edge), 7)] = 1
+        parts.append(bins)
+    if "density_conditioned" not in name:
+        parts.append(np.asarray(histogram, float) / sum(histogram))
+    return np.concatenate(parts).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", CONDITIONED)
+def test_conditioned_performance_mags_take_magentas_controls(name, tmp_path):
+    _, cfg = registry.find_config(name)
+    codec = cfg.codec()
+    variables = ref.magenta_variables([10, 8], codec.input_size, codec.num_classes, seed=6)
+    mag = ref.write_mag(tmp_path / f"{name}.mag", name, variables, tmp_path)
+    model = musiczoo.load_bundle(mag)
+    assert model.config.name == name
+    ids = np.random.default_rng(5).integers(0, codec.num_classes, 48)
+    control = magenta_control(name, 3.0, HISTOGRAM)
+    inputs = np.concatenate([np.tile(control, (len(ids), 1)), np.eye(codec.num_classes)[ids]],
+                            axis=1).astype(np.float32)
+    want = ref.magenta_logits(variables, inputs, [10, 8])
+    assert np.abs(model.model(inputs[None]).numpy()[0] - want).max() < TOLERANCE
+    settings = {}
+    if "pitch_conditioned" not in name:
+        settings["notes_per_second"] = 3.0
+    if "density_conditioned" not in name:
+        settings["pitch_class_histogram"] = str(HISTOGRAM)
+    np.testing.assert_allclose(codec.control_vector(3.0, HISTOGRAM), control)
+    first = model.generate(2, 64, seed=1, **settings)
+    again = model.generate(2, 64, seed=1, **settings)
+    assert [s.SerializeToString() for s in first] == [s.SerializeToString() for s in again]
+    other = dict(settings, **({"notes_per_second": 40.0} if "notes_per_second" in settings
+                              else {"pitch_class_histogram": "[0,0,0,0,0,0,0,5,0,0,0,0]"}))
+    changed = model.generate(2, 64, seed=1, **other)  # the control reaches the loop
+    assert [s.SerializeToString() for s in changed] != [s.SerializeToString() for s in first]
+    paths = musiczoo.generate(mag, tmp_path / "out", num_outputs=1, num_steps=32, seed=1,
+                              **settings)
+    assert len(paths) == 1
+    if "density_conditioned" not in name:
+        with pytest.raises(ValueError, match="pitch_class_histogram must be 12 numbers"):
+            model.generate(1, 16, pitch_class_histogram="[1, 2]")
+    else:
+        with pytest.raises(ValueError, match="conditioned on notes_per_second, not "
+                                             "pitch_class_histogram"):
+            model.generate(1, 16, pitch_class_histogram=str(HISTOGRAM))
+
+
+def test_conditioning_flags_elsewhere_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="--notes_per_second applies to Magenta's conditioned"):
+        musiczoo.generate("basic_rnn", tmp_path, num_outputs=1, notes_per_second=4.0)
+    with pytest.raises(registry.RegistryError, match="datasets for conditioned Performance"):
+        musiczoo.create_dataset("multiconditioned_performance_with_dynamics", "bach_chorales",
+                                tmp_path / "ds")

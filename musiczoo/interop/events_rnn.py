@@ -36,7 +36,12 @@ GENERATOR_IDS = {"basic_rnn": ("melody_rnn", "basic_rnn"),
                  "one_drum": ("drums_rnn", "one_drum"),
                  "drum_kit": ("drums_rnn", "drum_kit"),
                  "performance": ("performance_rnn", "performance"),
-                 "performance_with_dynamics": ("performance_rnn", "performance_with_dynamics")}
+                 "performance_with_dynamics": ("performance_rnn", "performance_with_dynamics"),
+                 **{name: ("performance_rnn", name) for name in (
+                     "density_conditioned_performance_with_dynamics",
+                     "pitch_conditioned_performance_with_dynamics",
+                     "multiconditioned_performance_with_dynamics",
+                     "optional_multiconditioned_performance_with_dynamics")}}
 
 _CELL = re.compile(r"^(?:rnn|RNN)/(?:attention_cell_wrapper/|AttentionCellWrapper/)?"
                    r"(?:multi_rnn_cell|MultiRNNCell)/(?:cell_|Cell)(\d+)/"

@@ -15,9 +15,7 @@ from musiczoo.interop.containers import ImportFailure
 
 #: Magenta generator ids musiczoo knows of but cannot import yet, and what they are.
 NOT_YET = {"performance_with_dynamics_and_modulo_encoding": "Performance RNN",
-           "density_conditioned_performance_with_dynamics": "Performance RNN",
-           "pitch_conditioned_performance_with_dynamics": "Performance RNN",
-           "multiconditioned_performance_with_dynamics": "Performance RNN",
+           "performance_with_dynamics_and_note_encoding": "Performance RNN",
            "polyphony": "Polyphony RNN", "rnn-nade": "Pianoroll RNN-NADE",
            "basic_improv": "Improv RNN", "attention_improv": "Improv RNN",
            "chord_pitches_improv": "Improv RNN"}

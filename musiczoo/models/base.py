@@ -67,6 +67,9 @@ def steps_from_bars(controls, num_steps, steps_per_bar, max_steps=None):
     return steps
 
 
+CONDITIONING_FLAGS = ("notes_per_second", "pitch_class_histogram")
+
+
 class BundledModel:
     """A family's model: `config`, `codec`, Keras `model`, `metadata`. Subclasses set
     `family` and `capabilities` and implement the hooks named in the module docstring."""
@@ -76,6 +79,7 @@ class BundledModel:
     primer_flags = ()          # the CLI primers that apply, e.g. ("primer_melody", "primer_midi")
     no_primer_hint = ""        # what to say when a primer is given where none applies
     beam_search = True         # whether beam_size / branch_factor / steps_per_iteration apply
+    conditioning_flags = ()    # generation options a config conditions on (Performance RNN)
 
     def __init__(self, config, model=None, metadata=None):
         self.config = config
@@ -210,6 +214,11 @@ class BundledModel:
         take the family's defaults; primers and beam settings that do not apply to this
         family are refused by name."""
         options = {k: v for k, v in options.items() if v is not None}
+        for name in CONDITIONING_FLAGS:
+            if name in options and name not in self.conditioning_flags:
+                raise ValueError(f"--{name} applies to Magenta's conditioned Performance RNN "
+                                 f"configs (e.g. multiconditioned_performance_with_dynamics), "
+                                 f"not {self.config.name}")
         primer_bars = options.pop("primer_bars", None)
         primer = {k: options.pop(k) for k in PRIMER_FLAGS if k in options}
         if primer_bars is not None:

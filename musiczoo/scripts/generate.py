@@ -52,6 +52,10 @@ flags.DEFINE_integer("beam_size", 1, "Beam search width (1: plain sampling).")
 flags.DEFINE_integer("branch_factor", 1, "Beam search branches per beam.")
 flags.DEFINE_integer("steps_per_iteration", 1, "Beam search steps between prunings.")
 flags.DEFINE_integer("seed", None, "Random seed: the same seed gives the same output.")
+flags.DEFINE_float("notes_per_second", None, "Conditioned Performance RNN configs: the note "
+                   "density to play at (Magenta's flag; default 15).")
+flags.DEFINE_string("pitch_class_histogram", None, "Conditioned Performance RNN configs: 12 "
+                    'relative weights C..B, e.g. "[2, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]".')
 flags.DEFINE_bool("overwrite", False, "Write fixed names (<config>_001.mid, ...), replacing "
                   "files of an earlier run; default: names carry the run's date and time and "
                   "nothing is ever replaced.")
@@ -60,7 +64,7 @@ common.define_render_flags()
 
 OPTIONS = ("num_steps", "primer_melody", "primer_drums", "primer_midi", "primer_bars", "qpm",
            "temperature", "top_k", "beam_size", "branch_factor", "steps_per_iteration", "seed",
-           "overwrite")
+           "overwrite", "notes_per_second", "pitch_class_histogram")
 
 
 def model_source():

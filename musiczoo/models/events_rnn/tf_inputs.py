@@ -99,6 +99,11 @@ def _one_hot_fn(codec):
     return fn
 
 
+def one_hot_input_fn(codec):
+    """The one-hot event input of `codec`'s classes (whatever else its inputs hold)."""
+    return _one_hot_fn(codec)
+
+
 def _lookback_fn(codec):
     distances, base_classes = codec.lookback_distances, codec.base.num_classes
     _check_distances(codec, distances)

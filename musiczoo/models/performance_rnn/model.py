@@ -33,6 +33,65 @@ class PerformanceRNN(EventsRNN):
                                       "program)")
         return np.asarray(self.codec.events_to_ids(found.events), np.int32), {}
 
+    @property
+    def conditioning_flags(self):
+        return tuple(self.config.control_signals)
+
+    def generate(self, num_outputs=1, num_steps=None, *, notes_per_second=None,
+                 pitch_class_histogram=None, **options):
+        """As EventsRNN.generate; conditioned configs hold `notes_per_second` and
+        `pitch_class_histogram` (12 numbers, C first) constant over the piece, Magenta's
+        defaults (15 notes per second, a flat histogram) where not given; the optional
+        config turns conditioning off when neither is given."""
+        from musiczoo.controls import ControlError
+        if not self.config.control_signals:
+            if notes_per_second is not None or pitch_class_histogram is not None:
+                raise ControlError(f"--notes_per_second and --pitch_class_histogram apply to "
+                                   f"the conditioned Performance RNN configs, not "
+                                   f"{self.config.name}")
+            return super().generate(num_outputs, num_steps, **options)
+        given = {"notes_per_second": notes_per_second,
+                 "pitch_class_histogram": pitch_class_histogram}
+        unused = [k for k, v in given.items() if v is not None
+                  and k not in self.config.control_signals]
+        if unused:
+            raise ControlError(f"{self.config.name} is conditioned on "
+                               f"{', '.join(self.config.control_signals)}, not "
+                               f"{', '.join(unused)}")
+        if isinstance(pitch_class_histogram, str):
+            pitch_class_histogram = primers.parse_literal(pitch_class_histogram,
+                                                          "pitch_class_histogram")
+        try:
+            vector = self.codec.control_vector(
+                notes_per_second, pitch_class_histogram,
+                disabled=self.config.optional_conditioning and not any(
+                    v is not None for v in given.values()))
+        except ValueError as error:
+            raise ControlError(str(error)) from None
+        self._control_variable().assign(vector)
+        return super().generate(num_outputs, num_steps, **options)
+
+    def _control_variable(self):
+        import tensorflow as tf
+        if getattr(self, "_control", None) is None:
+            self._control = tf.Variable(tf.zeros([self.codec.control_width]), trainable=False,
+                                        name="performance_control")
+        return self._control
+
+    def sampling_functions(self, variant="default"):
+        if not self.config.control_signals:
+            return super().sampling_functions(variant)
+        import tensorflow as tf
+
+        from musiczoo.models.events_rnn import tf_inputs
+        one_hot, control = tf_inputs.one_hot_input_fn(self.codec), self._control_variable()
+
+        def input_fn(history, length):
+            events = one_hot(history, length)
+            # Magenta's ConditionalEventSequenceEncoderDecoder: [control, event].
+            return tf.concat([tf.tile(control[None], [tf.shape(events)[0], 1]), events], -1)
+        return self.model.step, input_fn, tf_inputs.make_resolve_fn(self.codec)
+
     def to_note_sequence(self, ids, context, qpm):
         performance = performances.Performance(
             self.codec.ids_to_events(ids), num_velocity_bins=self.config.num_velocity_bins)

@@ -97,3 +97,80 @@ class PerformanceCodec(Codec):
         return {"class": type(self).__name__, "num_velocity_bins": self.num_velocity_bins,
                 "max_shift_steps": self.max_shift_steps, "min_pitch": self.min_pitch,
                 "max_pitch": self.max_pitch, "num_reserved_ids": self.num_reserved_ids}
+
+
+#: Magenta's NoteDensityPerformanceControlSignal bins (notes per second).
+DENSITY_BIN_RANGES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+DEFAULT_NOTE_DENSITY = 15.0          # Magenta's defaults when a control is not given
+DEFAULT_PITCH_HISTOGRAM = (1.0,) * 12
+CONTROL_SIGNALS = ("notes_per_second", "pitch_class_histogram")
+
+
+@register_codec
+class ConditionedPerformanceCodec(PerformanceCodec):
+    """Performance events under control signals, as Magenta's conditioned Performance RNN
+    configs encode them (ConditionalEventSequenceEncoderDecoder): each input is
+    [control vector, one-hot event], the control vector being, in `control_signals`
+    order, a one-hot note-density bin (8: below 1, 2, 4, 8, 16, 32, 64 notes per second,
+    or above) and/or a 12-bin pitch-class histogram normalised to sum 1; with
+    `optional_conditioning` a leading flag (1: conditioning off, the rest zeros)."""
+
+    def __init__(self, num_velocity_bins=32, max_shift_steps=100,
+                 control_signals=CONTROL_SIGNALS, optional_conditioning=False):
+        super().__init__(num_velocity_bins, max_shift_steps)
+        control_signals = tuple(control_signals)
+        if not control_signals or any(c not in CONTROL_SIGNALS for c in control_signals) or \
+                len(set(control_signals)) != len(control_signals):
+            raise ValueError(f"control_signals must be some of {CONTROL_SIGNALS}, got "
+                             f"{control_signals!r}")
+        self.control_signals = control_signals
+        self.optional_conditioning = bool(optional_conditioning)
+        widths = {"notes_per_second": len(DENSITY_BIN_RANGES) + 1, "pitch_class_histogram": 12}
+        self.control_width = int(self.optional_conditioning) + sum(
+            widths[c] for c in control_signals)
+        self.input_size = self.control_width + self.num_classes
+
+    def control_vector(self, notes_per_second=None, pitch_class_histogram=None,
+                       disabled=False):
+        """float32 [control_width]: the constant conditioning of a generation."""
+        if disabled:
+            if not self.optional_conditioning:
+                raise ValueError("this config's conditioning cannot be turned off")
+            return np.concatenate([[1.0], np.zeros(self.control_width - 1)]).astype(np.float32)
+        parts = [[0.0]] if self.optional_conditioning else []
+        for signal in self.control_signals:
+            if signal == "notes_per_second":
+                density = DEFAULT_NOTE_DENSITY if notes_per_second is None else \
+                    float(notes_per_second)
+                if not np.isfinite(density) or density < 0:
+                    raise ValueError(f"notes_per_second must be a number >= 0, got "
+                                     f"{notes_per_second!r}")
+                bins = np.zeros(len(DENSITY_BIN_RANGES) + 1)
+                bins[int(np.searchsorted(DENSITY_BIN_RANGES, density, side="right"))] = 1.0
+                parts.append(bins)
+            else:
+                histogram = np.asarray(DEFAULT_PITCH_HISTOGRAM if pitch_class_histogram is None
+                                       else pitch_class_histogram, np.float64)
+                if histogram.shape != (12,) or not np.isfinite(histogram).all() or \
+                        (histogram < 0).any():
+                    raise ValueError("pitch_class_histogram must be 12 numbers >= 0 (C, C#, "
+                                     f"..., B), got {pitch_class_histogram!r}")
+                total = histogram.sum()
+                parts.append(histogram / total if total > 0 else np.full(12, 1.0 / 12))
+        return np.concatenate(parts).astype(np.float32)
+
+    def inputs_from_ids(self, ids, control=None):
+        if control is None:
+            raise ValueError("conditioned performance inputs need the control vector "
+                             "(control_vector(...)); datasets for these configs are not "
+                             "built yet")
+        events = super().inputs_from_ids(ids)
+        return np.concatenate([np.tile(np.asarray(control, np.float32), (len(events), 1)),
+                               events], axis=1)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("min_pitch", "max_pitch", "num_reserved_ids"):
+            config.pop(key)
+        return {**config, "control_signals": list(self.control_signals),
+                "optional_conditioning": self.optional_conditioning}
