@@ -116,7 +116,7 @@ def test_missing_and_broken_pieces_are_named(tmp_path):
                                             r"next to the index"):
         import_model(prefix, config="basic_rnn")
     # Generator ids: not yet supported, unknown; both list the supported ones.
-    for generator, words in (("performance_with_dynamics_and_modulo_encoding", "Performance RNN"),
+    for generator, words in (("performance_with_dynamics_and_note_encoding", "Performance RNN"),
                              ("no_such_rnn", "unknown")):
         mag = ref.write_mag(tmp_path / f"{generator}.mag", generator, variables, tmp_path)
         with pytest.raises(ImportFailure, match=f"{words}.*supported: attention_rnn, "
@@ -389,3 +389,32 @@ def test_conditioning_flags_elsewhere_are_refused(tmp_path):
     with pytest.raises(registry.RegistryError, match="datasets for conditioned Performance"):
         musiczoo.create_dataset("multiconditioned_performance_with_dynamics", "bach_chorales",
                                 tmp_path / "ds")
+
+
+def test_modulo_encoded_performance_mag_matches_note_seqs_inputs(tmp_path):
+    from note_seq.performance_encoder_decoder import (
+        ModuloPerformanceEventSequenceEncoderDecoder, PerformanceOneHotEncoding)
+    name = "performance_with_dynamics_and_modulo_encoding"
+    _, cfg = registry.find_config(name)
+    codec = cfg.codec()
+    variables = ref.magenta_variables([10, 8], codec.input_size, codec.num_classes, seed=8)
+    model = musiczoo.load_bundle(ref.write_mag(tmp_path / "m.mag", name, variables, tmp_path))
+    ids = np.random.default_rng(6).integers(0, codec.num_classes, 48)
+    # note_seq's own classes and inputs, not musiczoo's table.
+    one_hot = PerformanceOneHotEncoding(num_velocity_bins=32)
+    modulo = ModuloPerformanceEventSequenceEncoderDecoder(num_velocity_bins=32)
+    events = [one_hot.decode_event(int(i)) for i in ids]
+    inputs = np.asarray([modulo.events_to_input(events, k) for k in range(len(events))],
+                        np.float32)
+    np.testing.assert_allclose(codec.inputs_from_ids(ids), inputs, atol=1e-7)
+    want = ref.magenta_logits(variables, inputs, [10, 8])
+    assert np.abs(model.model(inputs[None]).numpy()[0] - want).max() < TOLERANCE
+    state, stepped = model.model.initial_state(1), []
+    from musiczoo.models.events_rnn import tf_inputs
+    import tensorflow as tf
+    input_fn = tf_inputs.make_input_fn(codec)     # what the compiled loop feeds
+    for k in range(len(ids)):
+        row = input_fn(tf.constant(ids[None, :k + 1], tf.int32), tf.constant(k + 1))
+        np.testing.assert_allclose(row.numpy()[0], inputs[k], atol=1e-7)
+    pieces = model.generate(2, 200, seed=1)
+    assert any(p.notes for p in pieces)

@@ -67,3 +67,14 @@ def test_a_tiny_performance_rnn_learns_and_plays(performance_dataset, tmp_path, 
                               controls=Controls.parse(instrument="flute"), seed=3)
     assert {n.program for n in midi_bytes_to_sequence(flute[0].read_bytes()).notes} == {73}
     assert np.isfinite(later["eval_loss"])
+
+
+def test_the_modulo_encoded_config_builds_a_dataset_and_trains(tmp_path, chorale_folder):
+    out = tmp_path / "ds"
+    result = commands.create_dataset("performance_with_dynamics_and_modulo_encoding",
+                                     str(chorale_folder(6)), out, eval_ratio=0.0, progress=False)
+    assert result.counts["training"] > 0
+    metrics = commands.train(out, tmp_path / "run", config="performance_with_dynamics_and_"
+                             "modulo_encoding", hparams=TINY, num_training_steps=3,
+                             eval_every=0, progress=False)
+    assert metrics["step"] == 3 and np.isfinite(metrics["loss"])

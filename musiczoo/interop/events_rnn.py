@@ -38,6 +38,7 @@ GENERATOR_IDS = {"basic_rnn": ("melody_rnn", "basic_rnn"),
                  "performance": ("performance_rnn", "performance"),
                  "performance_with_dynamics": ("performance_rnn", "performance_with_dynamics"),
                  **{name: ("performance_rnn", name) for name in (
+                     "performance_with_dynamics_and_modulo_encoding",
                      "density_conditioned_performance_with_dynamics",
                      "pitch_conditioned_performance_with_dynamics",
                      "multiconditioned_performance_with_dynamics",

@@ -14,8 +14,7 @@ from musiczoo.interop import music_vae as vae_map
 from musiczoo.interop.containers import ImportFailure
 
 #: Magenta generator ids musiczoo knows of but cannot import yet, and what they are.
-NOT_YET = {"performance_with_dynamics_and_modulo_encoding": "Performance RNN",
-           "performance_with_dynamics_and_note_encoding": "Performance RNN",
+NOT_YET = {"performance_with_dynamics_and_note_encoding": "Performance RNN",
            "polyphony": "Polyphony RNN", "rnn-nade": "Pianoroll RNN-NADE",
            "basic_improv": "Improv RNN", "attention_improv": "Improv RNN",
            "chord_pitches_improv": "Improv RNN"}

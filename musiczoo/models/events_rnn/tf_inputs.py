@@ -99,6 +99,15 @@ def _one_hot_fn(codec):
     return fn
 
 
+def _table_fn(codec):
+    table = tf.constant(codec.input_table())
+
+    def fn(history, length):
+        prefix = _Prefix(history, length, codec.default_id)
+        return tf.gather(table, prefix.current())
+    return fn
+
+
 def one_hot_input_fn(codec):
     """The one-hot event input of `codec`'s classes (whatever else its inputs hold)."""
     return _one_hot_fn(codec)
@@ -185,6 +194,8 @@ def _key_melody_fn(codec):
 def make_input_fn(codec):
     """`fn(history [B, T_max] int32, length int32 scalar) -> float32 [B, input_size]`, equal to
     `codec.inputs_from_ids(history[b, :length])[length - 1]` for every row b."""
+    if hasattr(codec, "input_table"):  # inputs a function of the current event alone
+        return _table_fn(codec)
     if _same_inputs(codec, KeyMelodyCodec):
         return _key_melody_fn(codec)
     if _same_inputs(codec, LookbackCodec):

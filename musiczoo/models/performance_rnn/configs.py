@@ -6,7 +6,8 @@ import typing
 
 from musiczoo.models.events_rnn.config import EventsRNNConfig
 from musiczoo.pipelines.codecs.performance import (CONTROL_SIGNALS,
-                                                  ConditionedPerformanceCodec, PerformanceCodec)
+                                                  ConditionedPerformanceCodec,
+                                                  ModuloPerformanceCodec, PerformanceCodec)
 from musiczoo.pipelines.datasets.build import DataSpec
 from musiczoo.pipelines.extract.extractors import PerformanceExtractor
 
@@ -26,6 +27,7 @@ class PerformanceRNNConfig(EventsRNNConfig):
     # given at generation (--notes_per_second, --pitch_class_histogram).
     control_signals: typing.Tuple[str, ...] = ()
     optional_conditioning: bool = False
+    encoding: str = "one_hot"   # "one_hot" or "modulo" (Magenta's modulo input encoding)
 
     def __post_init__(self):
         super().__post_init__()
@@ -36,10 +38,16 @@ class PerformanceRNNConfig(EventsRNNConfig):
             raise ValueError(f"{self.name}: steps_per_second must be 100 (10 ms shifts)")
         if any(c not in CONTROL_SIGNALS for c in self.control_signals):
             raise ValueError(f"{self.name}: control_signals must be some of {CONTROL_SIGNALS}")
+        if self.encoding not in ("one_hot", "modulo") or (
+                self.encoding == "modulo" and self.control_signals):
+            raise ValueError(f"{self.name}: encoding must be one_hot or modulo (modulo "
+                             "without control signals)")
         if self.optional_conditioning and not self.control_signals:
             raise ValueError(f"{self.name}: optional_conditioning needs control_signals")
 
     def codec(self):
+        if self.encoding == "modulo":
+            return ModuloPerformanceCodec(self.num_velocity_bins, self.max_shift_steps)
         if self.control_signals:
             return ConditionedPerformanceCodec(self.num_velocity_bins, self.max_shift_steps,
                                                self.control_signals, self.optional_conditioning)
@@ -53,11 +61,14 @@ class PerformanceRNNConfig(EventsRNNConfig):
 
 # Magenta's named configs; musiczoo.models registers them. The conditioned ones import
 # and generate (their datasets, which need Magenta's sliding-window control signals, are
-# not built yet); the modulo and note encodings are not here yet.
+# not built yet); the note encoding (several softmaxes per note) is not here yet.
 CONFIGS = (
     PerformanceRNNConfig("performance", "Performance RNN: note on/off, 10 ms time shifts."),
     PerformanceRNNConfig("performance_with_dynamics", "Performance RNN with 32 velocity bins.",
                          num_velocity_bins=32),
+    PerformanceRNNConfig("performance_with_dynamics_and_modulo_encoding",
+                         "Performance RNN with dynamics and modulo encoding.",
+                         num_velocity_bins=32, encoding="modulo"),
     PerformanceRNNConfig("density_conditioned_performance_with_dynamics",
                          "Note-density-conditioned Performance RNN + dynamics.",
                          num_velocity_bins=32, control_signals=("notes_per_second",)),

@@ -174,3 +174,44 @@ class ConditionedPerformanceCodec(PerformanceCodec):
             config.pop(key)
         return {**config, "control_signals": list(self.control_signals),
                 "optional_conditioning": self.optional_conditioning}
+
+
+@register_codec
+class ModuloPerformanceCodec(PerformanceCodec):
+    """Performance events with Magenta's modulo (circular) input encoding
+    (performance_with_dynamics_and_modulo_encoding): the labels are the one-hot classes;
+    each input marks the event's type and places its value on circles (pitch on a
+    144-note circle and by pitch class, time shift and velocity in modulo bins). The input
+    of an event depends on that event alone, so it is a table row per class, computed
+    once with note_seq's own PerformanceModuloEncoding."""
+
+    def __init__(self, num_velocity_bins=32, max_shift_steps=100):
+        super().__init__(num_velocity_bins, max_shift_steps)
+        self._table = None
+        self.input_size = self._modulo().input_size
+
+    def _modulo(self):
+        from note_seq.performance_encoder_decoder import PerformanceModuloEncoding
+        return PerformanceModuloEncoding(num_velocity_bins=self.num_velocity_bins,
+                                         max_shift_steps=self.max_shift_steps)
+
+    def input_table(self):
+        """float32 [num_classes, input_size]: the input of every class's event."""
+        if self._table is None:
+            from note_seq.performance_encoder_decoder import \
+                ModuloPerformanceEventSequenceEncoderDecoder
+            from note_seq.performance_lib import PerformanceEvent
+            encoder = ModuloPerformanceEventSequenceEncoderDecoder(
+                num_velocity_bins=self.num_velocity_bins, max_shift_steps=self.max_shift_steps)
+            events = self.ids_to_events(np.arange(self.num_classes))
+            self._table = np.asarray(
+                [encoder.events_to_input([PerformanceEvent(int(t), int(v))], 0)
+                 for t, v in events], np.float32)
+        return self._table
+
+    def inputs_from_ids(self, ids):
+        return self.input_table()[np.asarray(ids, np.int64)]
+
+    def get_config(self):
+        return {"class": type(self).__name__, "num_velocity_bins": self.num_velocity_bins,
+                "max_shift_steps": self.max_shift_steps}
