@@ -28,11 +28,11 @@ def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_
     from musiczoo.pipelines.readers.inputs import resolve_inputs
 
     _, cfg = resolve_config(config, model, hparams)
-    if getattr(cfg, "control_signals", ()):
+    if getattr(cfg, "optional_conditioning", False):
         raise registry.RegistryError(
-            f"{cfg.name}: datasets for conditioned Performance RNN configs (Magenta's "
-            "sliding-window density and pitch-histogram signals) are not built yet; import "
-            "its .mag to generate, or train performance_with_dynamics")
+            f"{cfg.name}: datasets for the optionally conditioned Performance RNN are not "
+            "built yet; import its .mag to generate, or use "
+            "multiconditioned_performance_with_dynamics")
     sequences, total, description = resolve_inputs(input)
     return dataset.create_dataset(
         cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,

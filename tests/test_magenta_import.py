@@ -386,9 +386,9 @@ def test_conditioned_performance_mags_take_magentas_controls(name, tmp_path):
 def test_conditioning_flags_elsewhere_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--notes_per_second applies to Magenta's conditioned"):
         musiczoo.generate("basic_rnn", tmp_path, num_outputs=1, notes_per_second=4.0)
-    with pytest.raises(registry.RegistryError, match="datasets for conditioned Performance"):
-        musiczoo.create_dataset("multiconditioned_performance_with_dynamics", "bach_chorales",
-                                tmp_path / "ds")
+    with pytest.raises(registry.RegistryError, match="optionally conditioned Performance RNN"):
+        musiczoo.create_dataset("optional_multiconditioned_performance_with_dynamics",
+                                "bach_chorales", tmp_path / "ds")
 
 
 def test_modulo_encoded_performance_mag_matches_note_seqs_inputs(tmp_path):

@@ -78,3 +78,47 @@ def test_the_modulo_encoded_config_builds_a_dataset_and_trains(tmp_path, chorale
                              "modulo_encoding", hparams=TINY, num_training_steps=3,
                              eval_every=0, progress=False)
     assert metrics["step"] == 3 and np.isfinite(metrics["loss"])
+
+
+@pytest.mark.parametrize("name", ["density_conditioned_performance_with_dynamics",
+                                  "multiconditioned_performance_with_dynamics"])
+def test_conditioned_examples_equal_note_seqs_and_train(name, tmp_path, chorale_folder,
+                                                        chorales):
+    """Training inputs of a conditioned config: what note_seq's
+    ConditionalEventSequenceEncoderDecoder makes from the same performance and signals."""
+    from note_seq import encoder_decoder, performance_controls, performance_lib
+    from note_seq.performance_encoder_decoder import PerformanceOneHotEncoding
+    from musiczoo.pipelines.extract import performances
+    _, cfg = registry.find_config(name)
+    codec = cfg.codec()
+    found = performances.performance_of(chorales[2], 32)
+    ids = codec.events_to_ids(found.events)[:300]
+    inputs, labels = codec.encode(codec.ids_to_events(ids))
+    reference = performance_lib.Performance(steps_per_second=100, num_velocity_bins=32)
+    for event_type, value in codec.ids_to_events(ids):
+        reference.append(performance_lib.PerformanceEvent(int(event_type), int(value)))
+    signals = [performance_controls.NoteDensityPerformanceControlSignal(
+        window_size_seconds=3.0, density_bin_ranges=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])]
+    if name.startswith("multi"):
+        signals.append(performance_controls.PitchHistogramPerformanceControlSignal(
+            window_size_seconds=5.0))
+        control_encoder = encoder_decoder.MultipleEventSequenceEncoder(
+            [s.encoder for s in signals])
+        control_events = list(zip(*[s.extract(reference) for s in signals]))
+    else:
+        control_encoder = signals[0].encoder
+        control_events = signals[0].extract(reference)
+    conditional = encoder_decoder.ConditionalEventSequenceEncoderDecoder(
+        control_encoder, encoder_decoder.OneHotEventSequenceEncoderDecoder(
+            PerformanceOneHotEncoding(num_velocity_bins=32)))
+    want = [conditional.events_to_input(control_events, reference, i)
+            for i in range(len(ids) - 1)]
+    np.testing.assert_allclose(inputs, np.asarray(want, np.float32), atol=1e-6)
+    np.testing.assert_array_equal(labels, ids[1:])
+    out = tmp_path / "ds"
+    result = commands.create_dataset(name, str(chorale_folder(4)), out, eval_ratio=0.0,
+                                     progress=False)
+    assert result.counts["training"] > 0
+    metrics = commands.train(out, tmp_path / "run", config=name, hparams=TINY,
+                             num_training_steps=3, eval_every=0, progress=False)
+    assert metrics["step"] == 3 and np.isfinite(metrics["loss"])

@@ -160,13 +160,49 @@ class ConditionedPerformanceCodec(PerformanceCodec):
         return np.concatenate(parts).astype(np.float32)
 
     def inputs_from_ids(self, ids, control=None):
-        if control is None:
-            raise ValueError("conditioned performance inputs need the control vector "
-                             "(control_vector(...)); datasets for these configs are not "
-                             "built yet")
+        """[control, one-hot event] per position: `control` held constant (generation),
+        or, for training data, the signals Magenta's pipeline extracts from the
+        performance itself (controls_from_ids)."""
         events = super().inputs_from_ids(ids)
-        return np.concatenate([np.tile(np.asarray(control, np.float32), (len(events), 1)),
-                               events], axis=1)
+        if control is None:
+            controls = self.controls_from_ids(ids)
+        else:
+            controls = np.tile(np.asarray(control, np.float32), (len(events), 1))
+        return np.concatenate([controls, events], axis=1)
+
+    def controls_from_ids(self, ids):
+        """float32 [T, control_width]: row i is the control of position i + 1 (Magenta's
+        ConditionalEventSequenceEncoderDecoder: the input that predicts event i + 1 carries
+        the control at i + 1), extracted as Magenta's pipeline did: note density over
+        the 3 s from each event, the pitch-class histogram of the 5 s from it (note_seq's
+        own control signals and encoders). The last row repeats the one before it; it
+        never reaches a training example (encode drops the last input)."""
+        if self.optional_conditioning:
+            raise ValueError("datasets for the optionally conditioned config are not built "
+                             "(Magenta trained it on conditioned and unconditioned copies)")
+        from note_seq import performance_controls, performance_lib
+        performance = performance_lib.Performance(
+            steps_per_second=100, num_velocity_bins=self.num_velocity_bins,
+            max_shift_steps=self.max_shift_steps)
+        for event_type, value in self.ids_to_events(ids):
+            performance.append(performance_lib.PerformanceEvent(int(event_type), int(value)))
+        signals = []
+        for name in self.control_signals:
+            if name == "notes_per_second":
+                signals.append(performance_controls.NoteDensityPerformanceControlSignal(
+                    window_size_seconds=3.0, density_bin_ranges=list(DENSITY_BIN_RANGES)))
+            else:
+                signals.append(performance_controls.PitchHistogramPerformanceControlSignal(
+                    window_size_seconds=5.0))
+        values = [signal.extract(performance) for signal in signals]
+        rows = []
+        for position in range(len(ids)):
+            at = min(position + 1, len(ids) - 1)
+            row = []
+            for signal, sequence in zip(signals, values):
+                row += signal.encoder.events_to_input(sequence, at)
+            rows.append(row)
+        return np.asarray(rows, np.float32).reshape(len(ids), self.control_width)
 
     def get_config(self):
         config = super().get_config()
