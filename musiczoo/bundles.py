@@ -47,7 +47,7 @@ def resolve_bundle(name_or_path):
         f"shipped bundles: {names}")
 
 
-def load_bundle(name_or_path, config=None):
+def load_bundle(name_or_path, config=None, hparams=None):
     """The model stored in a bundle, ready to generate (or encode/interpolate). A
     Magenta model works too (a .mag, a TF checkpoint or a .tar holding one, a Magenta.js
     folder: musiczoo.interop), imported on the fly; `config` names its config where the
@@ -57,10 +57,11 @@ def load_bundle(name_or_path, config=None):
     if candidate is not None and candidate.suffix != bundle_format.EXTENSION and (
             candidate.exists() or pathlib.Path(str(candidate) + ".index").exists()) and \
             importer.is_magenta_model(candidate):
-        return importer.import_model(candidate, config=config)
-    if config is not None:
-        raise registry.RegistryError("--config goes with a Magenta checkpoint that does not "
-                                     "name its config; a musiczoo bundle knows its own")
+        return importer.import_model(candidate, config=config, hparams=hparams)
+    if config is not None or hparams:
+        raise registry.RegistryError("--config and --hparams go with a Magenta model (the "
+                                     "graph it was built with); a musiczoo bundle stores "
+                                     "its own config")
     path = resolve_bundle(name_or_path)
     families = registry.families()
     contents = bundle_format.read_bundle(path, known_families=families)

@@ -78,7 +78,7 @@ def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle
 
 
 def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, wav=False,
-             piano_roll=None, sample_rate=44100, config=None, **options):
+             piano_roll=None, sample_rate=44100, config=None, hparams=None, **options):
     """Writes `num_outputs` MIDI files sampled from a bundle; returns their paths. Names
     carry the run's date and time unless `overwrite` (then <config>_001.mid, ...). With
     `wav` / `piano_roll` ("png" or "svg"; True means png) each MIDI gets <stem>.wav /
@@ -87,7 +87,7 @@ def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, wav=False,
     Magenta.js folder; `config` where it does not name its own)."""
     outputs.check_output_dir(output_dir)  # before the model loads: fail fast
     wav, roll, sample_rate = render_options(wav, piano_roll, sample_rate)
-    loaded = load_bundle(bundle, config=config)
+    loaded = load_bundle(bundle, config=config, hparams=hparams)
     paths = loaded.generate_to_midi(output_dir, num_outputs=num_outputs, overwrite=overwrite,
                                     **options)
     return paths + _companions(paths, wav, roll, sample_rate, overwrite,

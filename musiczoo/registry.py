@@ -153,6 +153,7 @@ def apply_hparams(config, hparams):
     fields = {f.name: f for f in dataclasses.fields(config)}
     hints = typing.get_type_hints(type(config))
     changes = {}
+    overrides = _magenta_names(overrides, fields)
     for key, value in overrides.items():
         if key not in fields or key == "name":
             settable = sorted(k for k in fields if k != "name")
@@ -160,6 +161,32 @@ def apply_hparams(config, hparams):
                                 f"{_suggest(key, settable)}; settable: {', '.join(settable)}")
         changes[key] = _convert(value, hints[key], key) if isinstance(value, str) else value
     return dataclasses.replace(config, **changes)
+
+
+#: Magenta's events-RNN HParams names -> musiczoo's fields (Magenta's command lines paste).
+MAGENTA_HPARAMS = {"rnn_layer_sizes": "layer_sizes", "dropout_keep_prob": "dropout_rate"}
+
+
+def _magenta_names(overrides, fields):
+    """Overrides with Magenta's events-RNN hparam names translated (dropout_keep_prob k
+    becomes dropout_rate 1 - k), where the config has musiczoo's field instead."""
+    translated = {}
+    for key, value in overrides.items():
+        target = MAGENTA_HPARAMS.get(key)
+        if target is None or key in fields or target not in fields:
+            translated[key] = value
+            continue
+        if key == "dropout_keep_prob":
+            try:
+                keep = float(value)
+            except (TypeError, ValueError):
+                raise RegistryError(f"hparam dropout_keep_prob must be a number, got "
+                                    f"{value!r}") from None
+            if not 0.0 < keep <= 1.0:
+                raise RegistryError(f"hparam dropout_keep_prob must lie in (0, 1], got {keep}")
+            value = repr(1.0 - keep) if isinstance(value, str) else 1.0 - keep
+        translated[target] = value
+    return translated
 
 
 def _lists(value):

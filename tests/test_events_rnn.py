@@ -117,10 +117,13 @@ def test_trains_from_one_sequence_example_file_as_magenta_did(melody_dataset, tm
     shutil.copy(training_file, lone)
     shutil.copy(next(melody_dataset.glob("eval_*.tfrecord")),
                 lone.with_name("eval_melodies.tfrecord"))
-    result = commands.train(lone, tmp_path / "run", config="basic_rnn", hparams=TINY,
+    # Magenta's own hparam names, as a pasted melody_rnn_train line gives them.
+    magenta = "batch_size=8,rnn_layer_sizes=[32],dropout_keep_prob=0.75"
+    result = commands.train(lone, tmp_path / "run", config="basic_rnn", hparams=magenta,
                             num_training_steps=4, eval_every=4, progress=False)
     assert result["step"] == 4 and "eval_loss" in result
-    assert (tmp_path / "run" / "basic_rnn.mzb").is_file()
+    trained = bundle.read_bundle(tmp_path / "run" / "basic_rnn.mzb", registry.families())
+    assert trained.config["layer_sizes"] == [32] and trained.config["dropout_rate"] == 0.25
     with pytest.raises(ValueError, match="38 inputs per step; lookback_rnn takes 121"):
         commands.train(lone, tmp_path / "run2", config="lookback_rnn", hparams=TINY,
                        num_training_steps=2, progress=False)

@@ -135,6 +135,9 @@ def test_missing_and_broken_pieces_are_named(tmp_path):
     odd = ref.write_mag(tmp_path / "odd.mag", "basic_rnn", extra, tmp_path)
     with pytest.raises(ImportFailure, match="rnn/cudnn_lstm/opaque_kernel"):
         import_model(odd)
+    with pytest.raises(ImportFailure, match=r"--hparams give layer_sizes=\[64, 64\]; the "
+                                            r"checkpoint holds \[16, 12\]"):
+        import_model(mag, hparams="rnn_layer_sizes=[64,64]")
     bare = ref.write_checkpoint(variables, str(tmp_path / "bare" / "model.ckpt"), 2)
     with pytest.raises(ImportFailure, match="pass --config"):
         import_model(bare)
@@ -203,7 +206,8 @@ def test_magentas_command_lines(tmp_path):
     out = tmp_path / "generated"
     done = run_script("musiczoo.scripts.generate", "--config=attention_rnn",
                       f"--bundle_file={mag}", f"--output_dir={out}", "--num_outputs=2",
-                      "--num_steps=32", '--primer_melody=[60]', "--seed=1", "--wav")
+                      "--num_steps=32", '--primer_melody=[60]', "--seed=1", "--wav",
+                      "--hparams=rnn_layer_sizes=[16,16]", "--log=INFO")
     assert done.returncode == 0, done.stderr
     mids = sorted(out.glob("*.mid"))
     assert len(mids) == 2 and len(list(out.glob("*.wav"))) == 2

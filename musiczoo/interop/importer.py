@@ -18,6 +18,7 @@ NOT_YET = {"performance_with_dynamics_and_note_encoding": "Performance RNN",
            "polyphony": "Polyphony RNN", "rnn-nade": "Pianoroll RNN-NADE",
            "basic_improv": "Improv RNN", "attention_improv": "Improv RNN",
            "chord_pitches_improv": "Improv RNN"}
+SIZE_FIELDS = ("layer_sizes", "enc_rnn_size", "dec_rnn_size", "conductor_rnn_size", "z_size")
 MAPPINGS = {"melody_rnn": events_map, "drums_rnn": events_map, "performance_rnn": events_map,
             "music_vae": vae_map}
 #: Magenta.js dataConverter types -> the configs that may be meant.
@@ -31,7 +32,7 @@ def is_magenta_model(path):
     return containers.kind_of(path) is not None
 
 
-def import_model(path, config=None):
+def import_model(path, config=None, hparams=None):
     """A musiczoo model holding the Magenta model's weights. `config` (a musiczoo config
     name) is needed where the file does not say (a bare checkpoint)."""
     path = pathlib.Path(path).expanduser()
@@ -47,13 +48,21 @@ def import_model(path, config=None):
     mapping = MAPPINGS.get(family.name)
     if mapping is None:
         raise ImportFailure(f"{path}: importing {family.name} checkpoints is not supported "
-                            "yet; Melody RNN, Drums RNN and MusicVAE are")
+                            "yet; Melody RNN, Drums RNN, Performance RNN and MusicVAE are")
     if (family.name == "music_vae") != vae_map.is_music_vae(variables):
         raise ImportFailure(f"{path}: the checkpoint holds a "
                             f"{'MusicVAE' if vae_map.is_music_vae(variables) else 'events RNN'}"
                             f"; --config={cfg.name} is a {family.name} config")
+    given = registry.apply_hparams(cfg, hparams) if hparams else cfg
     plan = mapping.layout(variables, path)
-    cfg = mapping.fit_config(cfg, plan, path)
+    fitted = mapping.fit_config(given, plan, path)
+    for field in SIZE_FIELDS:  # sizes --hparams state must be the checkpoint's
+        stated = getattr(given, field, None)
+        if stated is not None and stated != getattr(cfg, field) and \
+                stated != getattr(fitted, field):
+            raise ImportFailure(f"{path}: --hparams give {field}={_shown(stated)}; the "
+                                f"checkpoint holds {_shown(getattr(fitted, field))}")
+    cfg = fitted
     model = family.model_class().from_config(cfg)
     mapping.assign(model, variables, plan, path)
     model.metadata.update(
@@ -62,6 +71,10 @@ def import_model(path, config=None):
                        "generator_id": info.get("generator_id"), "config": cfg.name},
         training_data="imported from Magenta (see imported_from)")
     return model
+
+
+def _shown(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def run_dir_model(run_dir):

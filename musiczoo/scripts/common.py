@@ -12,6 +12,9 @@ from absl import app, flags
 from musiczoo import runtime
 
 FLAGS = flags.FLAGS
+# Magenta's scripts all took --log; so does every musiczoo script (pasted command lines).
+flags.DEFINE_enum("log", "INFO", ["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL"],
+                  "How much musiczoo logs (Magenta's --log).")
 
 
 def define_model_flags(bundle=True):
@@ -138,7 +141,8 @@ def run(main, name, arguments=False):
             sys.stderr.write(f"{name}: error: unexpected arguments {argv[1:]} "
                              "(all options are --flags)\n")
             return 1
-        logging.getLogger("musiczoo").setLevel(logging.INFO)
+        level = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(FLAGS.log, FLAGS.log)
+        logging.getLogger("musiczoo").setLevel(getattr(logging, level))
         if not logging.getLogger().handlers:
             logging.basicConfig(format="%(levelname)s %(message)s")
         try:

@@ -26,6 +26,8 @@ flags.DEFINE_string("input_midi_1", None, "With --mode=interpolate: the start of
 flags.DEFINE_string("input_midi_2", None, "With --mode=interpolate: the end of the path.")
 flags.DEFINE_string("config", None, "The config of a Magenta checkpoint or --run_dir that does "
                     "not name its own (a .mag does); checked against it otherwise.")
+flags.DEFINE_string("hparams", "", "With a Magenta checkpoint: the hparams it was built with "
+                    "(Magenta's names work: rnn_layer_sizes=[128,128]); checked against it.")
 flags.DEFINE_string("run_dir", None, "Generate from a training run's newest checkpoint "
                     "(Magenta's logdir/run1, or a musiczoo_train --run_dir).")
 flags.DEFINE_bool("save_generator_bundle", False, "With --run_dir: write the model to "
@@ -105,7 +107,7 @@ def main():
             print(path)
         return 0
     paths = commands.generate(source, FLAGS.output_dir, num_outputs=FLAGS.num_outputs,
-                              config=FLAGS.config,
+                              config=FLAGS.config, hparams=FLAGS.hparams or None,
                               controls=common.controls_from_flags(),
                               **common.render_settings(),
                               **{name: FLAGS[name].value for name in OPTIONS})
