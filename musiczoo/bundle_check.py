@@ -53,6 +53,81 @@ def check_all(names=None):
     return [check(name) for name in (names or sorted(bundles.list_bundles()))]
 
 
+def corpora_of(meta):
+    """The named corpora a bundle was trained on (from its recorded dataset input)."""
+    spec = (meta.get("dataset") or {}).get("input_spec") or ""
+    names = [part.strip() for part in str(spec).split(",") if part.strip()]
+    if not names:
+        text = str(meta.get("training_data") or "")
+        from musiczoo.pipelines.readers.corpora import CORPORA
+        names = [name for name in CORPORA if name in text]
+    return names
+
+
+def licences(meta):
+    """[(corpus, licence)] of the data a bundle was trained on; an imported Magenta
+    model's data and licence are Magenta's (Apache-2.0 code; its training data's own)."""
+    from musiczoo.pipelines.readers.corpora import CORPORA
+    if meta.get("imported_from"):
+        return [("imported from Magenta", "the original model's terms (Magenta's released "
+                 "checkpoints: Apache-2.0; their training data: see Magenta)")]
+    found = []
+    for name in corpora_of(meta):
+        corpus = CORPORA.get(name)
+        found.append((name, corpus.licence if corpus else "your own data: its own terms"))
+    return found
+
+
+def card(name_or_path):
+    """A bundle's model card as text: what it is, its training data and their licences
+    (read before using the bundle in a product: music21's corpora are non-commercial),
+    its held-out metrics and golden record, and how it was built."""
+    path = bundles.resolve_bundle(name_or_path)
+    header = bundle.read_header(path)
+    meta = header.metadata
+    lines = [f"# {path.stem}", "",
+             f"model: {header.family} / {header.config_name} ({header.file_size / 2 ** 20:.1f} MiB)",
+             f"description: {meta.get('description', '')}",
+             f"training data: {meta.get('training_data', 'not recorded')}"]
+    dataset = meta.get("dataset") or {}
+    if dataset:
+        lines.append(f"dataset: input {dataset.get('input_spec')}, eval ratio "
+                     f"{dataset.get('eval_ratio')}")
+    if meta.get("steps"):
+        lines.append(f"training steps: {meta['steps']}")
+    lines.append("licences of the training data:")
+    lines += [f"  - {corpus}: {licence}" for corpus, licence in licences(meta)] or \
+        ["  - not recorded"]
+    metrics = meta.get("eval_metrics")
+    if isinstance(metrics, dict) and metrics:
+        lines.append("held-out metrics (recorded at training): " + ", ".join(
+            f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float))))
+    lines.append("golden record: " + ("yes (musiczoo_bundles --check verifies it)"
+                                      if golden.find(path, meta) is not None else "none"))
+    build = path.resolve().parent.parent / "BUILD.md"
+    section = _build_section(build, path.name) if build.is_file() else None
+    if section:
+        lines += ["how it was built (BUILD.md):", *[f"  {line}" for line in section]]
+    else:
+        lines.append(f"how it was built: BUILD.md, section bundles/{path.name}")
+    return "\n".join(lines)
+
+
+def _build_section(build, file_name):
+    """The first command block of BUILD.md's `### bundles/<file>` section."""
+    text = build.read_text(errors="replace")
+    marker = f"### bundles/{file_name}"
+    at = text.find(marker)
+    if at < 0:
+        return None
+    start = text.find("```bash", at)
+    end = text.find("```", start + 7) if start >= 0 else -1
+    following = text.find("\n### ", at + len(marker))
+    if start < 0 or end < 0 or (0 <= following < start):
+        return None
+    return [line for line in text[start + 7:end].strip().splitlines() if line.strip()]
+
+
 def listing():
     """One block per shipped bundle: name, what it is, what it was trained on."""
     lines = []
@@ -69,6 +144,9 @@ def listing():
         for key in ("description", "training_data"):
             if meta.get(key):
                 lines.append(f"    {key.replace('_', ' ')}: {meta[key]}")
+        found = licences(meta)
+        if found:
+            lines.append("    licence: " + "; ".join(f"{c}: {l}" for c, l in found))
         metrics = meta.get("eval_metrics")
         if isinstance(metrics, dict) and metrics:
             shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()

@@ -167,3 +167,20 @@ def test_shipped_chorale_transformer_scores_held_out_chorales_like_build_md():
     recorded = model.metadata["eval_metrics"]["loss"]
     assert abs(recorded - 0.462) < 0.001
     assert nll < recorded + 0.1 and nll < 0.7 * baseline
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=[p.stem for p in BUNDLES])
+def test_every_bundle_has_a_model_card_with_its_data_licence(path):
+    from musiczoo import bundle_check
+    text = bundle_check.card(path.stem)
+    meta = bundle.read_header(path).metadata
+    corpora = bundle_check.corpora_of(meta)
+    assert corpora, "the bundle does not record what it was trained on"
+    for corpus in corpora:
+        assert f"  - {corpus}: " in text
+    if {"bach_soprano", "bach_chorales", "folk_melodies"} & set(corpora):
+        assert "non-commercial" in text   # a user must see this before shipping a product
+    if "mma_grooves" in corpora:
+        assert "GPL" in text
+    assert "held-out metrics" in text and "how it was built" in text
+    assert f"bundles/{path.name}" in text or "musiczoo_train" in text

@@ -2,6 +2,7 @@
 
   musiczoo_bundles                                   # list the shipped bundles
   musiczoo_bundles --check bundles/basic_rnn.mzb my_run/attention_rnn.mzb
+  musiczoo_bundles --card basic_rnn                  # its model card: data, licence, metrics
 
 --check validates each bundle (a path or a shipped name): the file format and checksum,
 the header against the schema, the model built and its weights restored, and, where the
@@ -13,12 +14,20 @@ from absl import flags
 from musiczoo.scripts import common
 
 FLAGS = flags.FLAGS
+flags.DEFINE_bool("card", False, "Print the model card of each bundle named after the flags: "
+                  "training data and their licences, metrics, how it was built.")
 flags.DEFINE_bool("check", False, "Validate the bundles named after the flags (paths or "
                   "shipped names; default: every shipped bundle).")
 
 
 def main(names):
     from musiczoo import bundle_check
+    if FLAGS.card:
+        if not names:
+            raise ValueError("--card takes bundle names or paths, e.g. musiczoo_bundles --card "
+                             "basic_rnn")
+        print("\n\n".join(bundle_check.card(name) for name in names))
+        return 0
     if not FLAGS.check:
         if names:
             raise ValueError(f"unexpected arguments {names}: give --check to validate bundles")
