@@ -37,6 +37,7 @@ setup(
         "music21>=9.1",  # its bundled corpus: Bach chorales, Essen and O'Neill folk tunes
         "matplotlib>=3.7",  # piano rolls (PNG, SVG)
         "soundfile>=0.12",  # FLAC / OGG / MP3 audio (libsndfile inside the wheel)
+        "tqdm>=4.60",  # progress bars on a terminal
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-xdist>=3.5", "httpx>=0.27", "selenium>=4.20"] + SERVE,

@@ -4,7 +4,8 @@ import time
 
 
 class Progress:
-    """Prints `label: done/total (pct) rate/s ETA` to stderr, at most every `interval` seconds.
+    """On a terminal, a tqdm progress bar; otherwise (a log file, a pipe, CI) it prints
+    `label: done/total (pct) rate/s ETA` lines to stderr, at most every `interval` seconds.
 
     `total` may be None when unknown (then no percentage or ETA is shown).
     """
@@ -16,10 +17,21 @@ class Progress:
         self.done = 0
         self.start = time.monotonic()
         self._last = 0.0
+        self._bar = None
+        if enabled and _is_terminal(self.stream):
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=label, unit=unit.rstrip("s") or unit,
+                             file=self.stream, mininterval=0.5, dynamic_ncols=True, leave=False)
 
     def update(self, n=1, extra=""):
         self.done += n
         now = time.monotonic()
+        if self._bar is not None:
+            self._bar.update(n)
+            if extra and now - self._last >= 0.5:
+                self._last = now
+                self._bar.set_postfix_str(extra, refresh=False)
+            return
         if self.enabled and (now - self._last >= self.interval or self.done == self.total):
             self._last = now
             self.stream.write(self.line(now, extra) + "\n")
@@ -39,11 +51,21 @@ class Progress:
         return "  ".join(parts)
 
     def finish(self, extra=""):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         if self.enabled:
             elapsed = time.monotonic() - self.start
             self.stream.write(f"{self.label}: {self.done} {self.unit} in {format_seconds(elapsed)}"
                                                 + (f"  {extra}" if extra else "") + "\n")
             self.stream.flush()
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def format_seconds(seconds):
