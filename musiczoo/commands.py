@@ -7,7 +7,7 @@ import pathlib
 
 from musiczoo import checks, outputs, registry
 from musiczoo.bundles import load_bundle
-from musiczoo.render import render_options
+from musiczoo.render import companions, render_options
 
 
 def resolve_config(config=None, model=None, hparams=None):
@@ -110,10 +110,9 @@ def save_bundle_from(source, path, *, config=None, description=None, overwrite=F
 
 
 def _companions(paths, wav, roll, sample_rate, overwrite, marked_until=None):
-    """The WAV / piano-roll files written beside `paths` (render.piano_roll.companions)."""
+    """The WAV / piano-roll files written beside `paths` (render.companions)."""
     if not (wav or roll):
         return []
-    from musiczoo.render.piano_roll import companions
     made = companions(paths, wav=wav, piano_roll_format=roll, sample_rate=sample_rate,
                       overwrite=overwrite, marked_until=marked_until)
     return [pathlib.Path(entry[kind]) for entry in made for kind in ("wav", "piano_roll")

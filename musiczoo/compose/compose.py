@@ -21,7 +21,7 @@ from musiczoo.compose import prompt as prompt_lib
 from musiczoo.compose import rank
 from musiczoo.compose.profile import Profile
 from musiczoo.controls import ControlError, Controls
-from musiczoo.render import render_options
+from musiczoo.render import companions, render_options
 
 MAX_VARIATIONS = 16
 RECORD = "compose.json"
@@ -114,9 +114,10 @@ def make_variations(prompt="", *, seed=None, bundle=None, num_variations=None, f
     return plan, settled, seed, pieces, model
 
 
-def ranked(model, controls, pieces):
-    """[(seed, piece, scores)] best first (scores: compose.rank against the profile)."""
-    profile = _profile(model)
+def ranked(model, controls, pieces, profile=None):
+    """[(seed, piece, scores)] best first (scores: compose.rank against the profile, the
+    model's own unless given)."""
+    profile = profile if profile is not None else _profile(model)
     scored = [(s, piece, rank.score(piece, controls, profile)) for s, piece in pieces]
     return sorted(scored, key=lambda item: -item[2]["score"])
 
@@ -159,27 +160,21 @@ def _profile(model):
 
 def _write(folder, model, plan, controls, seed, pieces, overwrite, extra,
            render=(False, None, 44100)):
-    from musiczoo.pipelines.writers import write_midi
+    from musiczoo.pipelines.writers import end_at_bar_line, write_midi
     profile = _profile(model)
-    scored = ranked(model, controls, pieces)
+    scored = ranked(model, controls, pieces, profile)
     folder = outputs.output_dir(folder)
     variations = []
     for position, (s, piece, scores) in enumerate(scored, start=1):
         target = folder / f"variation_{position}.mid"
-        from musiczoo.pipelines.writers import end_at_bar_line
         write_midi(end_at_bar_line(piece), target, overwrite=overwrite)
         variations.append(Variation(position, s, target, piece, scores))
     wav, roll, sample_rate = render
-    made = {}
-    if wav or roll:
-        from musiczoo.render.piano_roll import companions
-        made = {entry["midi"]: entry for entry in companions(
-            [v.path for v in variations], wav=wav, piano_roll_format=roll,
-            sample_rate=sample_rate, overwrite=overwrite)}
-        for v in variations:
-            entry = made[str(v.path)]
-            v.wav = pathlib.Path(entry["wav"]) if entry["wav"] else None
-            v.piano_roll = pathlib.Path(entry["piano_roll"]) if entry["piano_roll"] else None
+    made = companions([v.path for v in variations], wav=wav, piano_roll_format=roll,
+                      sample_rate=sample_rate, overwrite=overwrite) if wav or roll else []
+    for v, entry in zip(variations, made):
+        v.wav = pathlib.Path(entry["wav"]) if entry["wav"] else None
+        v.piano_roll = pathlib.Path(entry["piano_roll"]) if entry["piano_roll"] else None
     record = {**extra, "bundle": plan.bundle, "seed": seed,
               "understood": plan.understood, "ignored": plan.ignored,
               "corrected": plan.corrected, "summary": plan.summary(),
@@ -188,9 +183,9 @@ def _write(folder, model, plan, controls, seed, pieces, overwrite, extra,
                        "temperature": plan.temperature},
               "profile": profile.source if profile is not None else None,
               "ranking": rank.__doc__.split("\n")[2].strip(),
-              "synth": next((e["synth"] for e in made.values() if e["synth"]), None),
+              "synth": next((e["synth"] for e in made if e["synth"]), None),
               "variations": [{"rank": v.rank, "file": v.path.name, "seed": v.seed,
-                              **_companion_names(made.get(str(v.path))),
+                              **_companion_names(v),
                               "scores": v.scores} for v in variations]}
     record_path = folder / RECORD
     outputs.write_text(record_path, json.dumps(record, indent=1, default=str) + "\n",
@@ -198,11 +193,9 @@ def _write(folder, model, plan, controls, seed, pieces, overwrite, extra,
     return ComposeResult(folder, variations, plan, controls, record_path)
 
 
-def _companion_names(entry):
-    if not entry:
-        return {}
-    return {kind: pathlib.Path(entry[kind]).name for kind in ("wav", "piano_roll")
-            if entry[kind]}
+def _companion_names(variation):
+    return {kind: path.name for kind, path in (("wav", variation.wav),
+                                               ("piano_roll", variation.piano_roll)) if path}
 
 
 def regenerate(record_path, file_name, model=None):

@@ -26,8 +26,7 @@ import re
 import numpy as np
 
 from musiczoo.interop.containers import ImportFailure
-
-FORGET_BIAS = 1.0
+from musiczoo.interop.lstm import assign_cell, cell_to_magenta, put, state_order
 #: Magenta generator ids (a .mag's generator_details.id) -> (family, config).
 GENERATOR_IDS = {"basic_rnn": ("melody_rnn", "basic_rnn"),
                  "mono_rnn": ("melody_rnn", "mono_rnn"),
@@ -129,29 +128,6 @@ def layout(variables, where):
             "num_classes": int(variables[logits["bias"]].shape[0])}
 
 
-def _gates_to_keras(matrix):
-    """Columns (or entries) in Magenta's gate order i, j, f, o -> Keras's i, f, c, o."""
-    i, j, f, o = np.split(np.asarray(matrix, np.float32), 4, axis=-1)
-    return np.concatenate([i, f, j, o], axis=-1)
-
-
-def _gates_to_magenta(matrix):
-    i, f, c, o = np.split(np.asarray(matrix, np.float32), 4, axis=-1)
-    return np.concatenate([i, c, f, o], axis=-1)
-
-
-def _state_rows(units, to_keras):
-    """Row order taking a query matrix over Magenta's [c_1, h_1, c_2, h_2, ...] to
-    musiczoo's [h_1, c_1, ...] (or back)."""
-    order, offset = [], 0
-    for u in units:
-        c, h = np.arange(offset, offset + u), np.arange(offset + u, offset + 2 * u)
-        order += [h, c]
-        offset += 2 * u
-    order = np.concatenate(order)
-    return order if to_keras else np.argsort(order)
-
-
 def fit_config(config, plan, where):
     """`config` with the checkpoint's layer sizes, after checking its codec and
     attention agree with the checkpoint."""
@@ -178,52 +154,40 @@ def assign(model, variables, plan, where):
     """Writes the Magenta variables into an events-RNN musiczoo model (models/events_rnn/
     model.EventsRNNModel), checking every shape."""
     cell = model.model.cell
-
-    def put(target, value, source):
-        value = np.asarray(value, np.float32)
-        if tuple(target.shape) != value.shape:
-            raise ImportFailure(f"{where}: {source} gives shape {list(value.shape)}; "
-                                f"{target.path} needs {list(target.shape)}")
-        target.assign(value)
-
     width = cell.input_projection.kernel.shape[-1] if plan["attention"] else plan["input_width"]
-    for k, ((kernel_name, bias_name), lstm) in enumerate(zip(plan["cells"], cell.cells)):
-        kernel = _gates_to_keras(variables[kernel_name])
-        bias = _gates_to_keras(variables[bias_name])
-        bias[lstm.units:2 * lstm.units] += FORGET_BIAS
-        inputs = kernel.shape[0] - lstm.units
-        if k == 0 and inputs != width:
-            raise ImportFailure(f"{where}: {kernel_name} takes {inputs} inputs; the model's "
-                                f"first layer takes {width}")
-        put(lstm.kernel, kernel[:inputs], kernel_name)
-        put(lstm.recurrent_kernel, kernel[inputs:], kernel_name)
-        put(lstm.bias, bias, bias_name)
+    first_inputs = variables[plan["cells"][0][0]].shape[0] - cell.cells[0].units
+    if first_inputs != width:
+        raise ImportFailure(f"{where}: {plan['cells'][0][0]} takes {first_inputs} inputs; "
+                            f"the model's first layer takes {width}")
+    for (kernel_name, bias_name), lstm in zip(plan["cells"], cell.cells):
+        assign_cell(lstm, variables, kernel_name, bias_name, where)
     attention = plan["attention"]
     if attention:
         size = plan["units"][-1]
         put(cell.input_projection.kernel, variables[attention["input_kernel"]],
-            attention["input_kernel"])
+            attention["input_kernel"], where)
         put(cell.input_projection.bias, variables[attention["input_bias"]],
-            attention["input_bias"])
+            attention["input_bias"], where)
         attn_w = np.asarray(variables[attention["attn_w"]])
         put(cell.keys.kernel, attn_w.reshape(attn_w.shape[-2:]) if attn_w.ndim == 4 else attn_w,
-            attention["attn_w"])
-        put(cell.attn_v, variables[attention["attn_v"]], attention["attn_v"])
+            attention["attn_w"], where)
+        put(cell.attn_v, variables[attention["attn_v"]], attention["attn_v"], where)
         query = np.asarray(variables[attention["query_kernel"]])
         if query.shape[0] != 2 * sum(plan["units"]):
             raise ImportFailure(f"{where}: {attention['query_kernel']} has {query.shape[0]} "
                                 f"rows; the state has {2 * sum(plan['units'])}")
-        put(cell.query.kernel, query[_state_rows(plan["units"], True)],
-            attention["query_kernel"])
-        put(cell.query.bias, variables[attention["query_bias"]], attention["query_bias"])
+        put(cell.query.kernel, query[state_order(plan["units"], True)],
+            attention["query_kernel"], where)
+        put(cell.query.bias, variables[attention["query_bias"]], attention["query_bias"], where)
         put(cell.output_projection.kernel, variables[attention["output_kernel"]],
-            attention["output_kernel"])
+            attention["output_kernel"], where)
         put(cell.output_projection.bias, variables[attention["output_bias"]],
-            attention["output_bias"])
+            attention["output_bias"], where)
         if cell.output_projection.kernel.shape[-1] != size:
             raise ImportFailure(f"{where}: the attention size differs from the last layer's")
-    put(model.model.logits.kernel, variables[plan["logits"]["kernel"]], plan["logits"]["kernel"])
-    put(model.model.logits.bias, variables[plan["logits"]["bias"]], plan["logits"]["bias"])
+    for part in ("kernel", "bias"):
+        put(getattr(model.model.logits, part), variables[plan["logits"][part]],
+            plan["logits"][part], where)
 
 
 def to_magenta(model):
@@ -236,12 +200,8 @@ def to_magenta(model):
     prefix = "rnn/attention_cell_wrapper/" if cell.attn_length else "rnn/"
     found = {}
     for k, lstm in enumerate(cell.cells):
-        kernel = np.concatenate([lstm.kernel.numpy(), lstm.recurrent_kernel.numpy()], axis=0)
-        bias = lstm.bias.numpy().copy()
-        bias[lstm.units:2 * lstm.units] -= FORGET_BIAS
         name = f"{prefix}multi_rnn_cell/cell_{k}/basic_lstm_cell/"
-        found[name + "kernel"] = _gates_to_magenta(kernel)
-        found[name + "bias"] = _gates_to_magenta(bias)
+        found[name + "kernel"], found[name + "bias"] = cell_to_magenta(lstm)
     if cell.attn_length:
         units = list(cell.layer_sizes)
         found[prefix + "kernel"] = cell.input_projection.kernel.numpy()
@@ -250,7 +210,7 @@ def to_magenta(model):
         found[prefix + "attention/attn_w"] = cell.keys.kernel.numpy().reshape(1, 1, size, size)
         found[prefix + "attention/attn_v"] = cell.attn_v.numpy()
         found[prefix + "attention/kernel"] = cell.query.kernel.numpy()[
-            _state_rows(units, False)]
+            state_order(units, False)]
         found[prefix + "attention/bias"] = cell.query.bias.numpy()
         found[prefix + "attention_output_projection/kernel"] = \
             cell.output_projection.kernel.numpy()

@@ -19,10 +19,8 @@ Magenta's variables (the names Magenta.js reads too), and what they become here:
 import dataclasses
 import re
 
-import numpy as np
-
 from musiczoo.interop.containers import ImportFailure
-from musiczoo.interop.events_rnn import FORGET_BIAS, _gates_to_keras, _gates_to_magenta
+from musiczoo.interop.lstm import assign_cell, cell_to_magenta, put, state_order
 
 _ENCODER = re.compile(r"^encoder/cell_(\d+)/bidirectional_rnn/(fw|bw)/multi_rnn_cell/cell_0/"
                       r"(?:lstm_cell|basic_lstm_cell)/(kernel|bias)$")
@@ -124,68 +122,32 @@ def fit_config(config, plan, where):
     return config
 
 
-def _state_columns(units, to_keras):
-    """Columns of an initial-state dense layer: Magenta's [c_1, h_1, ...] <-> ours
-    [h_1, c_1, ...]."""
-    order, offset = [], 0
-    for u in units:
-        order += [np.arange(offset + u, offset + 2 * u), np.arange(offset, offset + u)]
-        offset += 2 * u
-    order = np.concatenate(order) if order else np.zeros(0, np.int64)
-    return order if to_keras else np.argsort(order)
-
-
-def _put(target, value, source, where):
-    value = np.asarray(value, np.float32)
-    if tuple(target.shape) != value.shape:
-        raise ImportFailure(f"{where}: {source} gives shape {list(value.shape)}; "
-                            f"{target.path} needs {list(target.shape)}")
-    target.assign(value)
-
-
-def _lstm(cell, variables, kernel_name, bias_name, where):
-    kernel = _gates_to_keras(variables[kernel_name])
-    bias = _gates_to_keras(variables[bias_name])
-    bias[cell.units:2 * cell.units] += FORGET_BIAS
-    inputs = kernel.shape[0] - cell.units
-    _put(cell.kernel, kernel[:inputs], kernel_name, where)
-    _put(cell.recurrent_kernel, kernel[inputs:], kernel_name, where)
-    _put(cell.bias, bias, bias_name, where)
-
-
 def _dense(layer, variables, stem, where, columns=None):
     kernel, bias = variables[stem + "/kernel"], variables[stem + "/bias"]
     if columns is not None:
         kernel, bias = kernel[:, columns], bias[columns]
-    _put(layer.kernel, kernel, stem + "/kernel", where)
-    _put(layer.bias, bias, stem + "/bias", where)
+    put(layer.kernel, kernel, stem + "/kernel", where)
+    put(layer.bias, bias, stem + "/bias", where)
 
 
 def assign(model, variables, plan, where):
     network = model.model
     encoder, decoder = network.encoder, network.decoder
     for rnn, (fk, fb, bk, bb) in zip(encoder.rnns, plan["encoder"]):
-        _lstm(rnn.forward_layer.cell, variables, fk, fb, where)
-        _lstm(rnn.backward_layer.cell, variables, bk, bb, where)
+        assign_cell(rnn.forward_layer.cell, variables, fk, fb, where)
+        assign_cell(rnn.backward_layer.cell, variables, bk, bb, where)
     _dense(encoder.mu, variables, plan["dense"]["mu"], where)
     _dense(encoder.sigma, variables, plan["dense"]["sigma"], where)
     for cell, (kernel, bias) in zip(decoder.cell.cells, plan["decoder"]):
-        _lstm(cell, variables, kernel, bias, where)
+        assign_cell(cell, variables, kernel, bias, where)
     _dense(decoder.initial, variables, plan["dense"]["initial"], where,
-           _state_columns(plan["dec_units"], True))
+           state_order(plan["dec_units"], True))
     _dense(decoder.cell.logits, variables, plan["dense"]["logits"], where)
     if plan["conductor"]:
         for cell, (kernel, bias) in zip(decoder.conductor_cells, plan["conductor"]):
-            _lstm(cell, variables, kernel, bias, where)
+            assign_cell(cell, variables, kernel, bias, where)
         _dense(decoder.conductor_initial, variables, plan["dense"]["conductor_initial"], where,
-               _state_columns(plan["conductor_units"], True))
-
-
-def _magenta_lstm(cell):
-    kernel = np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()], axis=0)
-    bias = cell.bias.numpy().copy()
-    bias[cell.units:2 * cell.units] -= FORGET_BIAS
-    return _gates_to_magenta(kernel), _gates_to_magenta(bias)
+               state_order(plan["conductor_units"], True))
 
 
 def to_magenta(model):
@@ -199,15 +161,15 @@ def to_magenta(model):
     for k, rnn in enumerate(encoder.rnns):
         for side, layer in (("fw", rnn.forward_layer), ("bw", rnn.backward_layer)):
             stem = f"encoder/cell_{k}/bidirectional_rnn/{side}/multi_rnn_cell/cell_0/lstm_cell/"
-            found[stem + "kernel"], found[stem + "bias"] = _magenta_lstm(layer.cell)
+            found[stem + "kernel"], found[stem + "bias"] = cell_to_magenta(layer.cell)
     for role, layer in (("mu", encoder.mu), ("sigma", encoder.sigma)):
         found[f"encoder/{role}/kernel"] = layer.kernel.numpy()
         found[f"encoder/{role}/bias"] = layer.bias.numpy()
     core = "core_decoder/decoder/" if decoder.conductor_sizes else "decoder/"
     for k, cell in enumerate(decoder.cell.cells):
         stem = f"{core}multi_rnn_cell/cell_{k}/lstm_cell/"
-        found[stem + "kernel"], found[stem + "bias"] = _magenta_lstm(cell)
-    columns = _state_columns(decoder.layer_sizes, False)
+        found[stem + "kernel"], found[stem + "bias"] = cell_to_magenta(cell)
+    columns = state_order(decoder.layer_sizes, False)
     found[core + "z_to_initial_state/kernel"] = decoder.initial.kernel.numpy()[:, columns]
     found[core + "z_to_initial_state/bias"] = decoder.initial.bias.numpy()[columns]
     found[core + "output_projection/kernel"] = decoder.cell.logits.kernel.numpy()
@@ -215,8 +177,8 @@ def to_magenta(model):
     if decoder.conductor_sizes:
         for k, cell in enumerate(decoder.conductor_cells):
             stem = f"decoder/hierarchical_level_0/cell_{k}/lstm_cell/"
-            found[stem + "kernel"], found[stem + "bias"] = _magenta_lstm(cell)
-        columns = _state_columns(decoder.conductor_sizes, False)
+            found[stem + "kernel"], found[stem + "bias"] = cell_to_magenta(cell)
+        columns = state_order(decoder.conductor_sizes, False)
         stem = "decoder/hierarchical_level_0/initial_state/"
         found[stem + "kernel"] = decoder.conductor_initial.kernel.numpy()[:, columns]
         found[stem + "bias"] = decoder.conductor_initial.bias.numpy()[columns]

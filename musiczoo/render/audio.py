@@ -68,7 +68,7 @@ def render(sequence, sample_rate=44100, soundfont=None, synth="auto"):
     with "synth" (e.g. "musiczoo-sf2 (TimGM6mb.sf2)"), "sample_rate", "seconds", "peak",
     "peak_dbfs", "rms_dbfs", "loudness" (what the normalisation did) and "notes" (presets
     substituted, notes nothing could play)."""
-    sequence = _as_sequence(sequence)
+    sequence = as_sequence(sequence)
     rate = _check_rate(sample_rate)
     given = soundfont
     name, program, soundfont = choose_synth(synth, soundfont)
@@ -148,10 +148,6 @@ def _check_soundfont(path):
 def as_sequence(source):
     """A checked NoteSequence from a NoteSequence or the path or bytes of a MIDI file
     (its total_time reaching the file's last event)."""
-    return _as_sequence(source)
-
-
-def _as_sequence(source):
     if isinstance(source, music_pb2.NoteSequence):
         sequence = errors.check_sequence(source)
     elif isinstance(source, (bytes, bytearray, str, os.PathLike)):

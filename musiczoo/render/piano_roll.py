@@ -10,7 +10,6 @@ and memory a picture takes stay bounded whatever the file holds.
 import bisect
 import io
 import math
-import os
 import pathlib
 
 import numpy as np
@@ -175,9 +174,7 @@ def draw(sequence, fmt="png", *, marked_until=None, title=None, marked_label="pr
         every *= 4
     drawn = "vector"
     legend = []
-    colour_of = {}
-    for index, (label, _, _) in enumerate(found):
-        colour_of[index] = COLOURS[index % len(COLOURS)]
+    colour_of = {index: COLOURS[index % len(COLOURS)] for index in range(len(found))}
 
     qpm = sequence.tempos[0].qpm if sequence.tempos and sequence.tempos[0].qpm > 0 else 120.0
     hit = 0.7 * 15.0 / qpm  # drums: a hit is drawn 70% of a 16th note wide, however long
@@ -301,29 +298,3 @@ def _layout(ax, figure, kind):
 def _metadata(fmt):
     # No dates or versions in the file: the same piece gives the same bytes.
     return {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-
-
-def companions(midi_paths, *, wav=False, piano_roll_format=None, sample_rate=44100,
-               overwrite=False, marked_until=None):
-    """Writes <stem>.wav and/or <stem>.png|.svg beside each MIDI file (made from the file
-    as written: what you hear and see is what the MIDI holds); returns
-    [{"midi", "wav", "piano_roll", "synth"}] in order. `marked_until`: seconds, or one
-    value per file, to shade as the primer."""
-    from musiczoo.render.audio import render_wav
-    marks = marked_until if isinstance(marked_until, (list, tuple)) else \
-        [marked_until] * len(midi_paths)
-    made = []
-    for midi_path, mark in zip(midi_paths, marks):
-        midi_path = pathlib.Path(midi_path)
-        entry = {"midi": str(midi_path), "wav": None, "piano_roll": None, "synth": None}
-        if wav:
-            info = render_wav(midi_path, midi_path.with_suffix(".wav"),
-                              sample_rate=sample_rate, overwrite=overwrite)
-            entry["wav"], entry["synth"] = info["path"], info["synth"]
-        if piano_roll_format:
-            target = midi_path.with_suffix("." + piano_roll_format.lstrip("."))
-            piano_roll(midi_path, target, marked_until=mark, overwrite=overwrite,
-                       title=os.path.basename(midi_path))
-            entry["piano_roll"] = str(target)
-        made.append(entry)
-    return made

@@ -92,7 +92,8 @@ def _column(flags):
     return tf.cast(flags, tf.float32)[:, None]
 
 
-def _one_hot_fn(codec):
+def one_hot_input_fn(codec):
+    """The one-hot event input of `codec`'s classes (whatever else its inputs hold)."""
     def fn(history, length):
         prefix = _Prefix(history, length, codec.default_id if hasattr(codec, "default_id") else 0)
         return tf.one_hot(prefix.current(), codec.num_classes, dtype=tf.float32)
@@ -106,11 +107,6 @@ def _table_fn(codec):
         prefix = _Prefix(history, length, codec.default_id)
         return tf.gather(table, prefix.current())
     return fn
-
-
-def one_hot_input_fn(codec):
-    """The one-hot event input of `codec`'s classes (whatever else its inputs hold)."""
-    return _one_hot_fn(codec)
 
 
 def _lookback_fn(codec):
@@ -201,7 +197,7 @@ def make_input_fn(codec):
     if _same_inputs(codec, LookbackCodec):
         return _lookback_fn(codec)
     if _is_one_hot(codec):
-        return _one_hot_fn(codec)
+        return one_hot_input_fn(codec)
     raise _unsupported(codec, "make_input_fn")
 
 
