@@ -1,13 +1,14 @@
 """Finding and loading bundles by name or path, for every family.
 
-Shipped bundles live in the repository's `bundles/` folder (installed to
-`<prefix>/share/musiczoo/bundles` by a non-editable install); `MUSICZOO_BUNDLES`
+Shipped bundles live in the repository's `bundles/` folder, installed as the package
+data of `musiczoo.shipped` (pyproject.toml maps the folder to it, for editable, `--user`
+and `--target` installs alike) and found through importlib.resources; `MUSICZOO_BUNDLES`
 (a path list) is searched first. `load_bundle("attention_rnn")` and
 `load_bundle("path/to/x.mzb")` both work.
 """
+import importlib.resources
 import os
 import pathlib
-import sys
 
 import numpy as np
 
@@ -15,11 +16,24 @@ from musiczoo import bundle as bundle_format
 from musiczoo import registry
 
 
+SHIPPED_PACKAGE = "musiczoo.shipped"
+
+
+def shipped_dir():
+    """The folder of the shipped bundles (with their golden records and profiles), or None
+    where this musiczoo was installed without them (e.g. zipped: bundles are read as files)."""
+    try:
+        found = importlib.resources.files(SHIPPED_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    return found if isinstance(found, pathlib.Path) and found.is_dir() else None
+
+
 def bundle_dirs():
     dirs = [pathlib.Path(p) for p in os.environ.get("MUSICZOO_BUNDLES", "").split(os.pathsep) if p]
-    dirs.append(pathlib.Path(__file__).resolve().parent.parent / "bundles")
-    dirs.append(pathlib.Path(sys.prefix) / "share" / "musiczoo" / "bundles")
-    return [d for d in dirs if d.is_dir()]
+    dirs = [d for d in dirs if d.is_dir()]
+    shipped = shipped_dir()
+    return dirs + [shipped] if shipped is not None else dirs
 
 
 def list_bundles():
@@ -41,7 +55,10 @@ def resolve_bundle(name_or_path):
     available = list_bundles()
     if name_or_path in available:
         return available[name_or_path]
-    names = ", ".join(sorted(available)) or "none installed"
+    names = ", ".join(sorted(available)) or (
+        "none installed" if shipped_dir() is not None else
+        f"none found ({SHIPPED_PACKAGE} is not installed: reinstall musiczoo, e.g. "
+        "pip install -e . in a checkout)")
     raise registry.RegistryError(
         f"unknown bundle {name_or_path!r}{registry._suggest(name_or_path, available)}; "
         f"shipped bundles: {names}")

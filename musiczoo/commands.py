@@ -19,23 +19,47 @@ def resolve_config(config=None, model=None, hparams=None):
     return family, registry.apply_hparams(base, hparams)
 
 
+RUNNERS = ("local", "beam")
+
+
 def create_dataset(config, input, output_dir, *, model=None, hparams=None, eval_ratio=0.1,
-                   progress=True, overwrite=False):
+                   progress=True, overwrite=False, runner="local", pipeline_options=None,
+                   num_workers=None):
     """Turns `input` (corpus name, folder, NoteSequence TFRecord or file) into training and
     eval TFRecords for `config`; returns the DatasetResult (with statistics). Raises
-    dataset.NoExamplesError (with the statistics and the reason) when nothing is kept."""
+    dataset.NoExamplesError (with the statistics and the reason) when nothing is kept.
+
+    `runner="beam"` runs the same transforms as an Apache Beam pipeline, with
+    `pipeline_options` (a Beam command line, e.g. "--runner=FlinkRunner ...", default
+    the DirectRunner) passed to Beam unchanged; the files written are the same."""
     from musiczoo.pipelines.datasets import build as dataset
     from musiczoo.pipelines.readers.inputs import resolve_inputs
 
+    if runner not in RUNNERS:
+        raise ValueError(f"unknown runner {runner!r}: use one of {', '.join(RUNNERS)} (Beam's "
+                         "own runners go in --pipeline_options, e.g. --runner=FlinkRunner)")
+    if pipeline_options and runner != "beam":
+        raise ValueError("--pipeline_options are Beam's: give them with --runner=beam")
+    if runner == "beam":
+        from musiczoo.pipelines.datasets import beam
+        beam.require()  # before the model registry loads: say it in seconds
     _, cfg = resolve_config(config, model, hparams)
     if getattr(cfg, "optional_conditioning", False):
         raise registry.RegistryError(
             f"{cfg.name}: datasets for the optionally conditioned Performance RNN are not "
             "built yet; import its .mag to generate, or use "
             "multiconditioned_performance_with_dynamics")
-    sequences, total, description = resolve_inputs(input)
+    if runner == "beam":
+        return beam.create_dataset(cfg.data_spec(), input, output_dir,
+                                   options=pipeline_options, eval_ratio=eval_ratio,
+                                   config_name=cfg.name, overwrite=overwrite)
+    # MIDI straight to NoteArrays in worker processes (the same notes as note_seq's reader);
+    # sustain pedals are applied to NoteSequences, so Performance RNN reads those.
+    data_spec = cfg.data_spec()
+    fast = not getattr(data_spec.extractor, "needs_sustain", False)
+    sequences, total, description = resolve_inputs(input, fast=fast, num_workers=num_workers)
     return dataset.create_dataset(
-        cfg.data_spec(), sequences, output_dir, eval_ratio=eval_ratio, total=total,
+        data_spec, sequences, output_dir, eval_ratio=eval_ratio, total=total,
         progress=progress, config_name=cfg.name, input_description=description,
         stats=sequences.stats, input_spec=str(input), overwrite=overwrite)
 

@@ -1,6 +1,7 @@
 """Audio rendering, measured on the audio itself: loudness, length, pitch, onsets, drums,
 files read back, and SoundFonts that must be refused. The numpy sampler (synth "sf2") is
-what every machine has; the FluidSynth tests skip where the program is not installed."""
+what every machine has; the FluidSynth tests skip where the program is not installed, the
+midirenderer ones where the [audio] extra is not."""
 import math
 import shutil
 import struct
@@ -398,7 +399,12 @@ def test_fluidsynth_asked_for_but_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(audio.RenderError, match="needs the fluidsynth program"):
         audio.render(melody(1), synth="fluidsynth")
+    auto = "midirenderer" if audio._midirenderer() else "musiczoo-sf2"
+    assert audio.render(melody(1), synth="auto")[1]["synth"].startswith(auto)
+    monkeypatch.setattr(audio, "_midirenderer", lambda: None)  # as without the [audio] extra
     assert audio.render(melody(1), synth="auto")[1]["synth"].startswith("musiczoo-sf2")
+    with pytest.raises(audio.RenderError, match=r"needs the midirenderer package.*\[audio\]"):
+        audio.render(melody(1), synth="midirenderer")
 
 
 def test_a_failing_fluidsynth_is_reported_and_auto_falls_back(tmp_path, monkeypatch):
@@ -406,8 +412,54 @@ def test_a_failing_fluidsynth_is_reported_and_auto_falls_back(tmp_path, monkeypa
     program.write_text("#!/bin/sh\necho 'fluidsynth: error: no audio here' >&2\nexit 3\n")
     program.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(audio, "_midirenderer", lambda: None)  # as without the [audio] extra
     with pytest.raises(audio.RenderError, match=r"fluidsynth failed \(exit 3\).*no audio here"):
         audio.render(melody(1), synth="fluidsynth")
     out, info = audio.render(melody(1), synth="auto")
     assert info["synth"] == "musiczoo-sf2 (TimGM6mb.sf2)" and rms_db(out) > -30
     assert "exit 3" in info["notes"]["fluidsynth_failed"]
+
+
+# --- midirenderer (the [audio] extra) --------------------------------------------------
+
+needs_midirenderer = pytest.mark.skipif(audio._midirenderer() is None,
+                                        reason="the midirenderer package is not installed")
+
+
+@needs_midirenderer
+def test_midirenderer_renders_normalised_audio_at_the_right_pitch_and_rate(monkeypatch):
+    out, info = audio.render(sequence([(0.0, 1.0, 69, 73)]), 22050, synth="midirenderer")
+    assert info["synth"].startswith("midirenderer (") and info["sample_rate"] == 22050
+    assert abs(semitones(fundamental(out[2205:19845], 22050), 69)) < 1.0  # resampled from 48k
+    assert np.abs(out).max() <= CEILING + 1e-6
+    # Its reverb rings on past our (dry) sampler's release with the same SoundFont.
+    ours, _ = audio.render(sequence([(0.0, 1.0, 69, 73)]), 22050, info["soundfont"], "sf2")
+    assert len(out) > len(ours) + 0.2 * 22050
+    monkeypatch.setenv("PATH", "")  # no FluidSynth program: "auto" takes midirenderer
+    s = melody(4)
+    out, info = audio.render(s, synth="auto")
+    assert info["synth"].startswith("midirenderer (") and info["sample_rate"] == SR
+    assert abs(rms_db(out[:int(s.total_time * SR)]) - audio.TARGET_RMS_DBFS) < 1.0
+    assert s.total_time <= info["seconds"] <= s.total_time + audio.MAX_TAIL_SECONDS
+
+
+@needs_midirenderer
+def test_midirenderer_plays_drums_from_the_kit():
+    starts = [0.5, 1.0, 1.5, 2.0]
+    kicks = sequence([(t, t + 0.1, 36, 0, True) for t in starts], total_time=2.5)
+    out, _ = audio.render(kicks, synth="midirenderer")
+    found = onsets(out)
+    assert len(found) == 4 and np.abs(found - np.array(starts)).max() <= 0.02, found
+    for note in kicks.notes:
+        note.is_drum = False
+    piano, _ = audio.render(kicks, synth="midirenderer")
+    n = min(len(out), len(piano))
+    assert abs(np.corrcoef(out[:n, 0], piano[:n, 0])[0, 1]) < 0.5
+
+
+@needs_midirenderer
+def test_a_soundfont_midirenderer_cannot_read_is_a_clear_error(tmp_path):
+    broken = tmp_path / "cut.sf2"  # a real SoundFont's header, the rest cut off
+    broken.write_bytes(open(sf2.default_path(), "rb").read()[:100000])
+    with pytest.raises(audio.RenderError, match="midirenderer failed: SoundFont error"):
+        audio.render(melody(1), soundfont=broken, synth="midirenderer")

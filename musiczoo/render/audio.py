@@ -3,13 +3,18 @@ General MIDI sounds (each note's program; drums, channel 10 in a MIDI file, from
 kit, bank 128), normalised loudness and a chosen sample rate. Works offline after
 `pip install` alone.
 
-Two synthesizers:
+Three synthesizers:
 * "fluidsynth": the FluidSynth program, when it is installed (Debian: `fluidsynth`, with
   `fluid-soundfont-gm` for FluidR3_GM.sf2), renders the MIDI file; it has filters, chorus
   and reverb, so it sounds better.
+* "midirenderer": the same kind of synthesizer (rustysynth, a FluidSynth-like engine with
+  filters, chorus and reverb) compiled into the `midirenderer` wheel, for machines without
+  the program: `pip install 'musiczoo[audio]'`. It renders at 48 kHz; other rates are
+  resampled (polyphase, scipy).
 * "musiczoo-sf2": otherwise our numpy SoundFont sampler (`sampler`) plays the notes with
   TimGM6mb.sf2, the small GM SoundFont inside pretty_midi's wheel, or another --soundfont.
-`synth="auto"` takes FluidSynth when it is there; info["synth"] says which one rendered.
+`synth="auto"` takes FluidSynth when it is there, else midirenderer when installed, else
+our sampler; info["synth"] says which one rendered.
 
 Loudness: the rendered audio is scaled to a gated RMS of -20 dBFS (100 ms blocks; silence
 and blocks 20 dB under the piece's level do not count), with a look-ahead limiter keeping
@@ -17,6 +22,7 @@ peaks under -1 dBFS. The limiter takes at most 6 dB off a peak; a piece with hig
 (sparse drum hits) ends up quieter than the target rather than squashed, and info says so.
 Silence is never amplified.
 """
+import io
 import math
 import os
 import pathlib
@@ -53,7 +59,7 @@ FLUIDSYNTH_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2",
                          "/usr/share/soundfonts/default.sf2",
                          "/opt/homebrew/share/soundfonts/default.sf2",
                          "/usr/local/share/soundfonts/default.sf2")
-SYNTHS = ("auto", "sf2", "fluidsynth")
+SYNTHS = ("auto", "sf2", "fluidsynth", "midirenderer")
 
 
 class RenderError(ValueError):
@@ -71,23 +77,24 @@ def render(sequence, sample_rate=44100, soundfont=None, synth="auto"):
     sequence = as_sequence(sequence)
     rate = _check_rate(sample_rate)
     given = soundfont
-    name, program, soundfont = choose_synth(synth, soundfont)
+    name, program, soundfont = choose_synth(synth, soundfont)  # program: a path or module
     end = max([sequence.total_time] + [note.end_time for note in sequence.notes])
     if end > MAX_SECONDS:
         raise RenderError(f"{end:,.0f} s of music; audio is rendered for at most "
                           f"{MAX_SECONDS:,.0f} s")
     notes = {}
-    if name == "fluidsynth":
+    if name in ("fluidsynth", "midirenderer"):
         try:
-            audio, notes = _render_fluidsynth(sequence, rate, program, soundfont, end)
+            render_with = _render_fluidsynth if name == "fluidsynth" else _render_midirenderer
+            audio, notes = render_with(sequence, rate, program, soundfont, end)
         except RenderError as error:
             if synth != "auto":
                 raise
-            # "auto" still makes audio: ours, saying why FluidSynth did not.
+            # "auto" still makes audio: ours, saying why the other synthesizer did not.
+            notes = {f"{name}_failed": str(error)}
             name, soundfont = "musiczoo-sf2", given and _check_soundfont(given)
             soundfont = soundfont or sf2.default_path()
-            notes = {"fluidsynth_failed": str(error)}
-    if name != "fluidsynth":
+    if name == "musiczoo-sf2":
         audio, played = _render_sampler(sequence, rate, soundfont, end)
         notes = {**notes, **played}
     audio, loudness = normalize(audio, rate)
@@ -114,22 +121,39 @@ def render_wav(sequence_or_midi_path, path, sample_rate=44100, soundfont=None, s
 
 def choose_synth(synth="auto", soundfont=None):
     """(name, program, soundfont path) of the synthesizer `synth` asks for: "sf2" our
-    sampler, "fluidsynth" the FluidSynth program (an error when it is missing), "auto"
-    FluidSynth if installed, else our sampler. FluidSynth takes `soundfont`, else a GM
-    SoundFont installed with it, else TimGM6mb.sf2; our sampler `soundfont` or TimGM6mb."""
+    sampler, "fluidsynth" the FluidSynth program, "midirenderer" the midirenderer package
+    (each an error when it is missing), "auto" FluidSynth if installed, else midirenderer
+    if installed, else our sampler. FluidSynth and midirenderer take `soundfont`, else a GM
+    SoundFont installed with FluidSynth, else TimGM6mb.sf2; our sampler `soundfont` or
+    TimGM6mb. `program` is FluidSynth's path or the midirenderer module."""
     if synth not in SYNTHS:
         raise RenderError(f"synth {synth!r}: choose one of {', '.join(SYNTHS)}")
     if soundfont is not None:
         soundfont = _check_soundfont(soundfont)
-    program = shutil.which("fluidsynth") if synth != "sf2" else None
+    program = shutil.which("fluidsynth") if synth in ("auto", "fluidsynth") else None
     if synth == "fluidsynth" and not program:
         raise RenderError("synth 'fluidsynth' needs the fluidsynth program, which is not "
                           "installed (Debian/Ubuntu: apt-get install fluidsynth "
                           "fluid-soundfont-gm); synth 'sf2' renders without it")
+    name = "fluidsynth"
+    if not program and synth in ("auto", "midirenderer"):
+        name, program = "midirenderer", _midirenderer()
+        if synth == "midirenderer" and program is None:
+            raise RenderError("synth 'midirenderer' needs the midirenderer package, which is "
+                              "not installed (pip install 'musiczoo[audio]'); synth 'sf2' "
+                              "renders without it")
     if program:
         found = [p for p in FLUIDSYNTH_SOUNDFONTS if os.path.isfile(p)]
-        return "fluidsynth", program, soundfont or (found[0] if found else sf2.default_path())
+        return name, program, soundfont or (found[0] if found else sf2.default_path())
     return "musiczoo-sf2", None, soundfont or sf2.default_path()
+
+
+def _midirenderer():
+    try:
+        import midirenderer
+    except (ImportError, OSError):  # OSError: its compiled library does not load here
+        return None
+    return midirenderer
 
 
 def _check_soundfont(path):
@@ -230,7 +254,39 @@ def _render_fluidsynth(sequence, rate, program, soundfont, end):
         audio = np.repeat(audio[:, :1], 2, axis=1)
     if file_rate != rate:
         raise RenderError(f"fluidsynth wrote {file_rate} Hz audio, not the {rate} Hz asked")
-    # Keep the music, then the tail until it is 60 dB under the loudest moment.
+    return _trim_tail(audio, rate, end), {}
+
+
+def _render_midirenderer(sequence, rate, module, soundfont, end):
+    copy = music_pb2.NoteSequence()
+    copy.CopyFrom(sequence)
+    copy.total_time = end + MAX_TAIL_SECONDS  # the file's end of track: where it stops
+    try:
+        with open(soundfont, "rb") as f:
+            font = f.read()
+        data = module.render_wave_from(font, writers.midi_bytes(copy))
+        with wave.open(io.BytesIO(data), "rb") as w:
+            file_rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            frames = w.readframes(w.getnframes())
+    except (ValueError, RuntimeError, OSError, EOFError, wave.Error) as error:
+        raise RenderError(f"midirenderer failed: {error}; synth 'sf2' renders without "
+                          "it") from None
+    if width != 2:
+        raise RenderError(f"midirenderer wrote {8 * width}-bit audio, not 16-bit")
+    audio = np.frombuffer(frames, "<i2").reshape(-1, channels).astype(np.float32) / 32768.0
+    if channels != 2:
+        audio = np.repeat(audio[:, :1], 2, axis=1)
+    if file_rate != rate:
+        from scipy import signal
+        step = math.gcd(rate, file_rate)
+        audio = signal.resample_poly(audio, rate // step, file_rate // step,
+                                     axis=0).astype(np.float32)
+    return _trim_tail(audio, rate, end), {}
+
+
+def _trim_tail(audio, rate, end):
+    """The music's `end` seconds, then the tail until it is 60 dB under the loudest moment
+    (at most MAX_TAIL_SECONDS, ending in a 5 ms fade), padded with silence if shorter."""
     music = int(round(end * rate))
     level = np.abs(audio).max(axis=1) if len(audio) else np.zeros(0)
     loud = np.flatnonzero(level[music:] > level.max(initial=0.0) * 1e-3)
@@ -242,7 +298,7 @@ def _render_fluidsynth(sequence, rate, program, soundfont, end):
         audio[frames - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
     if len(audio) < music:
         audio = np.concatenate([audio, np.zeros((music - len(audio), 2), np.float32)])
-    return audio, {}
+    return audio
 
 
 def loudness_dbfs(audio, sample_rate):

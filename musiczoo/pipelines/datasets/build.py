@@ -56,9 +56,54 @@ class NoExamplesError(ValueError):
 
 
 def _to_arrays(sequence, spec):
+    """A NoteSequence (or the NoteArrays the fast MIDI reader already made) as NoteArrays."""
+    if isinstance(sequence, notearrays.NoteArrays):
+        if getattr(spec.extractor, "needs_sustain", False):
+            raise ValueError("sustain needs the NoteSequence: read the input with fast=False")
+        return sequence
     if getattr(spec.extractor, "needs_sustain", False):
         sequence = performances.apply_sustain(sequence)
     return notearrays.from_note_sequence(sequence)
+
+
+def mode_of(sequence, eval_ratio):
+    """"eval" or "training" for one sequence: the split by id (transforms.is_eval)."""
+    return "eval" if transforms.is_eval(sequence.id or sequence.filename, eval_ratio) \
+        else "training"
+
+
+def mode_transform(spec, train):
+    """The transform one mode's sequences go through (None: none): `spec.transforms`, plus
+    `spec.train_transforms` (augmentation) on the training side only."""
+    steps = list(spec.transforms) + (list(spec.train_transforms) if train else [])
+    return transforms.compose(*steps) if steps else None
+
+
+def encode_examples(spec, batch, stats):
+    """[(inputs, labels)] of a batch of transformed NoteArrays: batched extraction, then
+    the codec. A sequence a stage cannot use is counted and skipped, the others kept.
+    Shared by the local run and the Beam pipeline (datasets/beam.py)."""
+    try:
+        extracted = spec.extractor.extract(batch, stats)
+    except SequenceError:  # one sequence's data: find it, count it, keep the others
+        extracted = []
+        for arrays in batch:
+            try:
+                extracted.extend(spec.extractor.extract([arrays], stats))
+            except SequenceError as error:
+                name = arrays.filename or arrays.id
+                log.warning("skipped %s: %s", name, error)
+                stats.count(f"sequences_failed_{error.reason}")
+    try:
+        return spec.codec.encode_batch([events for _, events in extracted])
+    except ValueError:  # one bad sequence: find it, keep the others
+        encoded = []
+        for _, events in extracted:
+            try:
+                encoded.append(spec.codec.encode(events))
+            except ValueError:  # codecs raise ValueError for events outside their range
+                stats.count("events_not_encodable")
+        return encoded
 
 
 class _ModeWriter:
@@ -67,8 +112,7 @@ class _ModeWriter:
     def __init__(self, spec, path, stats, batch_size, train):
         self.spec, self.stats, self.batch_size = spec, stats, batch_size
         self.writer = tfrecord.ExampleWriter(path)
-        steps = list(spec.transforms) + (list(spec.train_transforms) if train else [])
-        self.transform = transforms.compose(*steps) if steps else None
+        self.transform = mode_transform(spec, train)
         self.pending = []
         # Digests of the examples written, when eval must exclude training's examples:
         # a set on the training side, one per record in order on the eval side.
@@ -86,27 +130,7 @@ class _ModeWriter:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        try:
-            extracted = self.spec.extractor.extract(batch, self.stats)
-        except SequenceError:  # one sequence's data: find it, count it, keep the others
-            extracted = []
-            for arrays in batch:
-                try:
-                    extracted.extend(self.spec.extractor.extract([arrays], self.stats))
-                except SequenceError as error:
-                    name = arrays.filename or arrays.id
-                    log.warning("skipped %s: %s", name, error)
-                    self.stats.count(f"sequences_failed_{error.reason}")
-        try:
-            encoded = self.spec.codec.encode_batch([events for _, events in extracted])
-        except ValueError:  # one bad sequence: find it, keep the others
-            encoded = []
-            for _, events in extracted:
-                try:
-                    encoded.append(self.spec.codec.encode(events))
-                except ValueError:  # codecs raise ValueError for events outside their range
-                    self.stats.count("events_not_encodable")
-        for inputs, labels in encoded:
+        for inputs, labels in encode_examples(self.spec, batch, self.stats):
             self.writer.write(inputs, labels)
             if self.keys is not None:
                 key = _example_key(inputs, labels)
@@ -168,6 +192,22 @@ def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
     that already holds a dataset is refused unless `overwrite`. A run that keeps no
     training example raises NoExamplesError saying why, and writes nothing.
     """
+    paths = dataset_paths(spec, output_dir, eval_ratio, overwrite)
+    stats = stats if stats is not None else Stats()
+    with contextlib.ExitStack() as stack:
+        partial = {mode: stack.enter_context(outputs.atomic_path(paths[mode], overwrite))
+                   for mode in MODES}
+        counts = _write_examples(spec, sequences, partial, stats, eval_ratio, total,
+                                 batch_size, progress)
+        check_kept(spec, counts, stats, eval_ratio)
+    return finish_dataset(spec, paths, counts, stats, eval_ratio=eval_ratio,
+                          config_name=config_name, input_description=input_description,
+                          input_spec=input_spec)
+
+
+def dataset_paths(spec, output_dir, eval_ratio, overwrite):
+    """{mode: path} of the files a run writes, after checking its settings and its output
+    folder (before anything is read): a folder holding a dataset needs `overwrite`."""
     if not 0.0 <= eval_ratio < 1.0:
         raise ValueError(f"eval_ratio must be in [0, 1), got {eval_ratio}")
     output_dir = outputs.output_dir(output_dir)
@@ -176,17 +216,33 @@ def create_dataset(spec, sequences, output_dir, *, eval_ratio=0.1, total=None,
         raise outputs.OutputError(
             output_dir, f"already holds a dataset ({', '.join(p.name for p in found)}); "
                         "choose another folder or pass --overwrite to replace it")
-    stats = stats if stats is not None else Stats()
-    kind = spec.extractor.kind
-    paths = {mode: output_dir / f"{mode}_{kind}.tfrecord" for mode in MODES}
-    with contextlib.ExitStack() as stack:
-        partial = {mode: stack.enter_context(outputs.atomic_path(paths[mode], overwrite))
-                   for mode in MODES}
-        counts = _write_examples(spec, sequences, partial, stats, eval_ratio, total,
-                                 batch_size, progress)
-        if not counts["training"]:
-            raise NoExamplesError(explain.no_examples_message(
-                stats, spec.extractor, counts, eval_ratio), stats)
+    return {mode: output_dir / f"{mode}_{spec.extractor.kind}.tfrecord" for mode in MODES}
+
+
+def check_kept(spec, counts, stats, eval_ratio):
+    """Raises NoExamplesError, saying why, when a run kept no training example."""
+    if not counts["training"]:
+        raise NoExamplesError(explain.no_examples_message(
+            stats, spec.extractor, counts, eval_ratio), stats)
+
+
+def count_examples(stats, written, duplicates=None):
+    """The examples each mode keeps ({mode: n}), counted as `<mode>_examples`: `written`
+    less the eval examples equal to a training example (`duplicates`, None when the
+    extractor does not exclude them)."""
+    counts = dict(written)
+    if duplicates is not None:
+        stats.count("eval_windows_duplicate_of_training", duplicates)
+        counts["eval"] -= duplicates
+    for mode in MODES:
+        stats.count(f"{mode}_examples", counts[mode])
+    return counts
+
+
+def finish_dataset(spec, paths, counts, stats, *, eval_ratio, config_name=None,
+                   input_description=None, input_spec=None):
+    """Writes dataset.json beside the example files `paths`; returns the DatasetResult."""
+    kind, output_dir = spec.extractor.kind, paths["training"].parent
     if not counts["eval"]:
         log.warning("no eval examples (eval_ratio=%s): musiczoo_train will train without "
                     "evaluation", eval_ratio)
@@ -212,24 +268,21 @@ def _write_examples(spec, sequences, paths, stats, eval_ratio, total, batch_size
     try:
         for sequence in sequences:
             stats.count("sequences_processed")
-            mode = "eval" if transforms.is_eval(sequence.id or sequence.filename, eval_ratio) \
-                else "training"
+            mode = mode_of(sequence, eval_ratio)
             stats.count(f"sequences_{mode}")
             writers[mode].add(_to_arrays(sequence, spec))
             bar.update(extra=f"{sum(w.writer.count for w in writers.values())} examples")
     finally:
         for writer in writers.values():
             writer.close()
-    counts = {mode: writers[mode].writer.count for mode in MODES}
+    dropped = None
     if writers["eval"].keys:
         # Held-out windows that equal a training window measure memory, not
         # generalisation (drum grooves repeat heavily): eval keeps only the others.
         dropped = _drop_eval_duplicates(paths["eval"], writers["eval"].keys,
                                         writers["training"].keys)
-        stats.count("eval_windows_duplicate_of_training", dropped)
-        counts["eval"] -= dropped
-    for mode in MODES:
-        stats.count(f"{mode}_examples", counts[mode])
+    counts = count_examples(stats, {mode: writers[mode].writer.count for mode in MODES},
+                            dropped)
     bar.finish(extra=f"{counts['training']} training + {counts['eval']} eval examples")
     return counts
 

@@ -23,7 +23,9 @@ def sequence_example_bytes(inputs, labels):
     label_features = lists["labels"].feature
     for label in np.asarray(labels, np.int64).tolist():
         label_features.add().int64_list.value.append(label)
-    return example.SerializeToString()
+    # feature_lists is a map: without `deterministic` its order on the wire depends on the
+    # process (importing Beam flips it), and the same example would have different bytes.
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_sequence_example(serialized, input_size):
