@@ -1,8 +1,9 @@
 """Melody pipeline throughput: musiczoo's batch path vs note_seq's own, side by side.
 
-Both start from the same NoteSequences read back from a TFRecord (so file parsing is
-not measured), run a melody_rnn config's data pipeline (by default basic_rnn's: split on
-time changes, quantize at 4 steps per quarter, extract melodies with min_bars=7 /
+Both start from the same serialized NoteSequences read back from a TFRecord (the
+records' bytes: note_seq parses them with protobuf, musiczoo with protobuf's check plus
+its compiled reader `fast_records`, as `musiczoo_create_dataset` does for a .tfrecord),
+run a melody_rnn config's data pipeline (by default basic_rnn's: split on time changes, quantize at 4 steps per quarter, extract melodies with min_bars=7 /
 max_steps=512 / min_unique_pitches=5 / gap_bars=1, squash to C and 48..84, one-hot
 encode) on one core, alternating repeats, best time of each. The last line printed is
 one JSON object; the exit status is 1 when the two sides' outputs differ.
@@ -37,35 +38,39 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import musiczoo  # noqa: E402,F401  (quiet note_seq's import warnings)
 from musiczoo import registry  # noqa: E402
-from musiczoo.pipelines.extract import notearrays, reference  # noqa: E402
+from note_seq.protobuf import music_pb2  # noqa: E402
+
+from musiczoo.pipelines.extract import reference  # noqa: E402
+from musiczoo.pipelines.readers import fast_records, records  # noqa: E402
 from musiczoo.pipelines.readers.inputs import resolve_input  # noqa: E402
-from musiczoo.pipelines.readers.records import (read_note_sequences,  # noqa: E402
-                                               write_note_sequences)
+from musiczoo.pipelines.readers.records import write_note_sequences  # noqa: E402
 from musiczoo.pipelines.stats import Stats  # noqa: E402
 
 
-def load_sequences(corpus):
-    """The corpus written to a NoteSequence TFRecord and read back (both sides get these)."""
+def load_records(corpus):
+    """The corpus written to a NoteSequence TFRecord, its records read back as bytes
+    (both sides start from these, as both would from a user's notesequences.tfrecord)."""
     sequences, _, _ = resolve_input(corpus)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sequences.tfrecord"
         write_note_sequences(path, sequences)
-        return list(read_note_sequences(path))
+        return [record for _, record in records._records(path)]
 
 
-def run_musiczoo(sequences, spec, batch_size=256):
+def run_musiczoo(raw, spec, batch_size=256):
     stats = Stats()
     out = []
-    for begin in range(0, len(sequences), batch_size):
-        arrays = [notearrays.from_note_sequence(s) for s in sequences[begin:begin + batch_size]]
-        found = spec.extractor.extract(arrays, stats)
+    for begin in range(0, len(raw), batch_size):
+        arrays = [records.record_arrays(r, stats=stats) for r in raw[begin:begin + batch_size]]
+        found = spec.extractor.extract([a for a in arrays if a is not None], stats)
         out.extend(spec.codec.encode_batch([events for _, events in found]))
     return out
 
 
-def run_note_seq(sequences, config):
+def run_note_seq(raw, config):
     out = []
-    for sequence in sequences:
+    for record in raw:
+        sequence = music_pb2.NoteSequence.FromString(record)
         out.extend(reference.melody_pipeline(
             sequence, steps_per_quarter=config.steps_per_quarter, min_note=config.min_note,
             max_note=config.max_note, transpose_to_key=config.transpose_to_key,
@@ -88,7 +93,8 @@ def main():
 
     _, config = registry.find_config(args.config, "melody_rnn")
     spec = config.data_spec()
-    sequences = load_sequences(args.corpus)
+    sequences = load_records(args.corpus)
+    fast_records.warm_up()
     times = {"musiczoo": [], "note_seq": []}
     outputs = {}
     for _ in range(args.repeats):

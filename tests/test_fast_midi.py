@@ -240,16 +240,27 @@ def midi_folder(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("config", ["basic_rnn", "drum_kit"])
-def test_datasets_equal_through_either_reader(config, midi_folder, tmp_path, monkeypatch):
-    """Fast reader (1 and 2 workers) and note_seq's reader build the same dataset files,
-    with the same statistics."""
+@pytest.fixture(scope="module")
+def midi_records(midi_folder, tmp_path_factory):
+    """The same folder converted to a NoteSequence TFRecord (musiczoo_convert)."""
+    path = tmp_path_factory.mktemp("records") / "notesequences.tfrecord"
+    files.convert_directory(midi_folder, path, progress=False)
+    return path
+
+
+@pytest.mark.parametrize("config,kind", [("basic_rnn", "folder"), ("drum_kit", "folder"),
+                                         ("basic_rnn", "tfrecord")])
+def test_datasets_equal_through_either_reader(config, kind, midi_folder, midi_records,
+                                              tmp_path, monkeypatch):
+    """Fast readers (1 and 2 workers) and note_seq's reader build the same dataset files,
+    with the same statistics, from a folder of MIDI or a TFRecord of NoteSequences."""
     monkeypatch.setattr(files, "MIN_FILES_PER_WORKER", 4)  # use both workers on this folder
+    source = str(midi_folder if kind == "folder" else midi_records)
     results = {}
     for name, fast, workers in (("note_seq", False, 1), ("fast_1", True, 1),
                                 ("fast_2", True, 2)):
         out = tmp_path / name
-        sequences, total, description = inputs.resolve_inputs(str(midi_folder), fast=fast,
+        sequences, total, description = inputs.resolve_inputs(source, fast=fast,
                                                                num_workers=workers)
         from musiczoo.pipelines.datasets import build
         _, cfg = commands.resolve_config(config)
@@ -257,7 +268,8 @@ def test_datasets_equal_through_either_reader(config, midi_folder, tmp_path, mon
                                       progress=False, stats=sequences.stats)
         results[name] = (_dataset_files(out), result.stats.as_dict())
     reference_files, reference_stats = results["note_seq"]
-    assert reference_stats["counts"]["files_failed_corrupt_midi"] == 1
+    if kind == "folder":
+        assert reference_stats["counts"]["files_failed_corrupt_midi"] == 1
     assert sum(len(b) for b in reference_files.values()) > 1000
     for name in ("fast_1", "fast_2"):
         assert results[name][0] == reference_files, name
@@ -289,3 +301,120 @@ def test_read_file_arrays_names_bad_files(tmp_path):
     (sequence,) = files.read_file(good)
     assert isinstance(arrays, notearrays.NoteArrays)
     assert (arrays.id, arrays.filename) == (sequence.id, sequence.filename)
+
+
+# ---------------------------------------------------------------- TFRecords of NoteSequences
+
+def _reference_record(record):
+    """What read_note_sequences + from_note_sequence make of one record: NoteArrays,
+    None (refused by check_sequence) or the ReadError's reason."""
+    from musiczoo.pipelines.readers import records
+    try:
+        sequence = records._parsed("<r>", 0, record)
+    except ReadError as error:
+        return error.reason
+    if records._checked("<r>", 0, sequence, None) is None:
+        return None
+    return notearrays.from_note_sequence(sequence)
+
+
+def _fast_record(record):
+    from musiczoo.pipelines.readers import records
+    try:
+        return records.record_arrays(record, "<r>", 0)
+    except ReadError as error:
+        return error.reason
+
+
+def _assert_same_arrays(got, expected, name):
+    if not isinstance(expected, notearrays.NoteArrays):
+        assert got == expected, name
+        return
+    for field in notearrays.NOTE_FIELDS:
+        assert np.array_equal(getattr(got, field), getattr(expected, field)), (name, field)
+        assert getattr(got, field).dtype == getattr(expected, field).dtype, (name, field)
+    for field in ("id", "filename", "total_time", "time_signatures", "tempos",
+                  "start_time_offset"):
+        assert getattr(got, field) == getattr(expected, field), (name, field)
+
+
+def _record_corpus(chorales):
+    """Chorales, MIDI-converted files (control changes, drums, many tempos) and split
+    subsequences (with a start offset)."""
+    from note_seq import sequences_lib
+    sequences = list(chorales)
+    for path in real_midi_files()[:30]:
+        sequence = reference(path.read_bytes())
+        if sequence is not None:
+            sequences.append(sequence)
+    sequences += sequences_lib.split_note_sequence(sequences[0], 5.0)[:3]
+    return [s.SerializeToString() for s in sequences]
+
+
+def test_records_read_exactly_as_protobuf(chorales):
+    from musiczoo.pipelines.readers import fast_records
+    raw = _record_corpus(chorales)
+    assert fast_records.available()
+    for index, record in enumerate(raw):
+        got = fast_records.decode(record)
+        assert got is not None, index  # real sequences take the compiled path
+        _assert_same_arrays(got, _reference_record(record), index)
+
+
+def test_damaged_records_as_protobuf_does(chorales):
+    """Byte flips, truncations and impossible values: same result or same refusal."""
+    from note_seq.protobuf import music_pb2
+    rng = np.random.default_rng(5)
+    raw = _record_corpus(chorales[:8])
+    cases = []
+    for record in raw:
+        for _ in range(25):
+            data = bytearray(record)
+            for _ in range(int(rng.integers(1, 4))):
+                data[int(rng.integers(len(data)))] = int(rng.integers(256))
+            cases.append(bytes(data))
+        cases.append(record[:int(rng.integers(1, len(record)))])
+    bad = music_pb2.NoteSequence.FromString(raw[0])
+    bad.notes[3].pitch = 300
+    cases.append(bad.SerializeToString())
+    bad.notes[3].pitch = 60
+    bad.notes[3].end_time = float("nan")
+    cases.append(bad.SerializeToString())
+    outcomes = set()
+    for index, data in enumerate(cases):
+        expected = _reference_record(data)
+        _assert_same_arrays(_fast_record(data), expected, index)
+        outcomes.add(type(expected).__name__)
+    assert outcomes == {"NoteArrays", "NoneType", "str"}  # all three kinds were seen
+
+
+def test_tfrecord_reader_counts_like_the_proto_reader(chorales, tmp_path):
+    from note_seq.protobuf import music_pb2
+
+    from musiczoo.pipelines.readers import records
+    from musiczoo.pipelines.stats import Stats
+    sequences = [music_pb2.NoteSequence.FromString(r) for r in _record_corpus(chorales[:10])]
+    sequences[4].notes[0].velocity = 999  # refused by check_sequence, counted
+    path = tmp_path / "sequences.tfrecord"
+    records.write_note_sequences(path, sequences)
+    slow_stats, fast_stats = Stats(), Stats()
+    slow = [notearrays.from_note_sequence(s) for s in records.read_note_sequences(path, slow_stats)]
+    fast = list(records.read_note_arrays(path, fast_stats))
+    assert len(fast) == len(slow) == len(sequences) - 1
+    for index, (got, expected) in enumerate(zip(fast, slow)):
+        _assert_same_arrays(got, expected, index)
+    assert fast_stats.as_dict() == slow_stats.as_dict()
+    assert fast_stats["records_failed_invalid_sequence"] == 1
+    # A damaged file: the records before the damage, then the same one-line error.
+    damaged = tmp_path / "damaged.tfrecord"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    errors = []
+    for reader in (records.read_note_sequences, records.read_note_arrays):
+        got = []
+        with pytest.raises(ReadError, match="corrupt or truncated TFRecord") as error:
+            for item in reader(damaged):
+                got.append(item)
+        errors.append((len(got), str(error.value)))
+    assert errors[0] == errors[1] and errors[0][0] > 0

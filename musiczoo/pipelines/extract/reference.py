@@ -88,3 +88,50 @@ def melody_pipeline(sequence, *, steps_per_quarter=4, min_note=48, max_note=84,
                               np.int64)
             examples.append((inputs, labels))
     return examples
+
+
+def extract_drum_tracks(quantized, *, min_bars=7, max_steps_truncate=None, gap_bars=1.0):
+    """Magenta's drum_pipelines.extract_drum_tracks (a loop over
+    note_seq.DrumTrack.from_quantized_sequence), restated because magenta itself is not
+    installable; min_bars, truncation and gaps as drums_rnn used them."""
+    steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
+    tracks, start = [], 0
+    while True:
+        track = note_seq.DrumTrack()
+        track.from_quantized_sequence(quantized, search_start_step=start, gap_bars=gap_bars)
+        start = track.end_step + (start - track.end_step) % steps_per_bar
+        if not track:
+            return tracks
+        if len(track) < track.steps_per_bar * min_bars:
+            continue
+        if max_steps_truncate is not None and len(track) > max_steps_truncate:
+            track.set_length(max_steps_truncate)
+        tracks.append(track)
+
+
+def drums_pipeline(sequence, *, steps_per_quarter=4, binary_counter_bits=6, **extract_kwargs):
+    """NoteSequence -> list of (inputs, labels), as Magenta's drums_rnn built drum_kit's:
+    split on time changes, quantize, extract drum tracks, LookbackEventSequenceEncoderDecoder
+    over MultiDrumOneHotEncoding (no lookbacks, binary counters)."""
+    codec = encoder_decoder.LookbackEventSequenceEncoderDecoder(
+        note_seq.MultiDrumOneHotEncoding(), lookback_distances=[],
+        binary_counter_bits=binary_counter_bits)
+    examples = []
+    for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
+        try:
+            quantized = sequences_lib.quantize_note_sequence(part, steps_per_quarter)
+        except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
+                sequences_lib.BadTimeSignatureError, sequences_lib.NegativeTimeError):
+            continue
+        try:
+            tracks = extract_drum_tracks(quantized, **extract_kwargs)
+        except note_seq.NonIntegerStepsPerBarError:
+            continue
+        for track in tracks:
+            events = list(track)
+            inputs = np.array([codec.events_to_input(events, i) for i in range(len(events) - 1)],
+                              np.float32)
+            labels = np.array([codec.events_to_label(events, i) for i in range(1, len(events))],
+                              np.int64)
+            examples.append((inputs, labels))
+    return examples

@@ -398,15 +398,23 @@ def _tick_scales(resolution, tempo_ticks, tempo_values):
     return scales
 
 
-def _times(ticks, scales):
-    """Seconds of `ticks` as pretty_midi's tick table holds them (same float operations)."""
-    starts = np.array([tick for tick, _ in scales], np.int64)
-    rates = np.array([scale for _, scale in scales], np.float64)
-    bases = np.zeros(len(scales), np.float64)
-    for i in range(1, len(scales)):
-        bases[i] = bases[i - 1] + rates[i - 1] * np.float64(starts[i] - starts[i - 1])
-    segment = np.searchsorted(starts, ticks, side="right") - 1
-    return bases[segment] + rates[segment] * (ticks - starts[segment]).astype(np.float64)
+class _Clock:
+    """Seconds of ticks as pretty_midi's tick table holds them (same float operations)."""
+
+    def __init__(self, scales):
+        self.starts = np.array([tick for tick, _ in scales], np.int64)
+        self.rates = np.array([scale for _, scale in scales], np.float64)
+        self.bases = np.zeros(len(scales), np.float64)
+        for i in range(1, len(scales)):
+            self.bases[i] = self.bases[i - 1] + self.rates[i - 1] * np.float64(
+                self.starts[i] - self.starts[i - 1])
+
+    def __call__(self, ticks):
+        if len(self.starts) == 1:
+            return self.rates[0] * ticks.astype(np.float64)  # 0.0 + x is x
+        segment = np.searchsorted(self.starts, ticks, side="right") - 1
+        return self.bases[segment] + self.rates[segment] * (
+            ticks - self.starts[segment]).astype(np.float64)
 
 
 def decode(data, source=""):
@@ -422,37 +430,40 @@ def decode(data, source=""):
     if not ok:
         return None
     scales = _tick_scales(resolution, tempo_tick, tempo_value)
+    clock = _Clock(scales)
     # Near the length limits, let the reference path decide (and name the reason).
     if int(max_tick[0]) > _MARGIN * limits.MAX_QUARTERS * resolution or \
-            float(_times(max_tick, scales)[0]) > _MARGIN * limits.MAX_SECONDS:
+            float(clock(max_tick)[0]) > _MARGIN * limits.MAX_SECONDS:
         return None
     # note_seq's order: instrument by instrument, each in the order notes were closed;
     # NoteArrays then sorts by start time, stably.
     order = np.argsort(instrument, kind="stable")
-    start = _times(start_tick[order], scales)
-    end = _times(end_tick[order], scales)
-    by_start = np.argsort(start, kind="stable") if len(start) > 1 else slice(None)
-    order = order[by_start]
-    programs = inst_program[instrument[order]].astype(np.int32)
+    start = clock(start_tick[order])
+    end = clock(end_tick[order])
+    if len(start) > 1:
+        by_start = np.argsort(start, kind="stable")
+        order, start, end = order[by_start], start[by_start], end[by_start]
+    note_instrument = instrument[order]
     arrays = notearrays.NoteArrays(
         id="", filename=source,
         pitch=pitch[order].astype(np.int32), velocity=velocity[order].astype(np.int32),
-        instrument=instrument[order].astype(np.int32), program=programs,
-        is_drum=inst_drum[instrument[order]].astype(bool),
-        start_time=start[by_start], end_time=end[by_start],
+        instrument=note_instrument.astype(np.int32),
+        program=inst_program[note_instrument].astype(np.int32),
+        is_drum=inst_drum[note_instrument].astype(bool),
+        start_time=start, end_time=end,
         total_time=float(end.max()) if len(end) else 0.0,
         time_signatures=[(t, int(a), int(b)) for t, a, b in
-                         zip(_times(ts_tick, scales).tolist(), ts_num, ts_den)],
-        tempos=[(float(t), 60.0 / (scale * resolution)) for t, (_, scale) in
-                zip(_times(np.array([s for s, _ in scales], np.int64), scales), scales)])
-    key_signatures = [(t, int(k) % 12, int(k) // 12)
-                      for t, k in zip(_times(ks_tick, scales).tolist(), ks_number)]
+                         zip(clock(ts_tick).tolist(), ts_num.tolist(), ts_den.tolist())],
+        tempos=[(t, 60.0 / (scale * resolution)) for t, (_, scale) in
+                zip(clock(clock.starts).tolist(), scales)])
+    key_signatures = [(t, k % 12, k // 12)
+                      for t, k in zip(clock(ks_tick).tolist(), ks_number.tolist())]
     return FastMidi(arrays, int(resolution), key_signatures,
                     _control_changes(cc_tick, cc_number, cc_value, cc_group, inst_program,
-                                     inst_drum, inst_group, scales))
+                                     inst_drum, inst_group, clock))
 
 
-def _control_changes(tick, number, value, group, inst_program, inst_drum, inst_group, scales):
+def _control_changes(tick, number, value, group, inst_program, inst_drum, inst_group, clock):
     """note_seq's control_changes: instrument by instrument, each its list in order (lists
     that pretty_midi shares between instruments appear under each of them)."""
     if not len(tick):
@@ -465,7 +476,7 @@ def _control_changes(tick, number, value, group, inst_program, inst_drum, inst_g
     total = sum(len(index) for _, index in pieces)
     out = np.zeros(total, CC_DTYPE)
     at = 0
-    times = _times(tick, scales)
+    times = clock(tick)
     for inst, index in pieces:
         part = out[at:at + len(index)]
         part["time"], part["control_number"], part["control_value"] = (

@@ -10,7 +10,7 @@ from musiczoo.pipelines.readers.corpora import CORPORA, list_corpora
 from musiczoo.pipelines.readers.errors import SUPPORTED_EXTENSIONS
 from musiczoo.pipelines.readers.files import (iter_music_files, read_file, read_file_arrays,
                                              read_files, read_files_fast)
-from musiczoo.pipelines.readers.records import read_note_sequences
+from musiczoo.pipelines.readers.records import read_note_arrays, read_note_sequences
 from musiczoo.pipelines.readers.tfds import tfds_builder, tfds_sequences
 from musiczoo.pipelines.stats import Stats
 
@@ -69,8 +69,9 @@ def resolve_input(spec, fast=False, num_workers=None):
     files (read recursively), a glob of music files (`midi/**/*.mid`, ids relative to the
     folder before the first wildcard), a .tfrecord of NoteSequences, or a single music file.
     With `fast`, folders, globs and MIDI files yield NoteArrays for the MIDI files they
-    hold (`files.read_files_fast`, `num_workers` processes, default all cores), with the
-    same notes, ids and statistics; the rest is unchanged.
+    hold (`files.read_files_fast`, `num_workers` processes, default all cores), and a
+    TFRecord yields NoteArrays read from the records' bytes (`records.read_note_arrays`),
+    with the same notes, ids and statistics; corpora and TFDS are unchanged.
     """
     spec = str(spec)
     if spec in CORPORA:
@@ -100,7 +101,8 @@ def resolve_input(spec, fast=False, num_workers=None):
         return _files_input(files, root, spec, fast, num_workers,
                             f"{spec} ({len(files)} music files)")
     if path.is_file() and (".tfrecord" in path.name or path.suffix == ".tfrecords"):
-        return (Sequences(lambda stats: read_note_sequences(path, stats), spec), None,
+        read = read_note_arrays if fast else read_note_sequences
+        return (Sequences(lambda stats: read(path, stats), spec), None,
                 f"NoteSequence TFRecord {path}")
     if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS:
         sequences = read_file_arrays(path) if fast else read_file(path)
