@@ -86,10 +86,13 @@ def _model_for(config=None, model=None, hparams=None, bundle=None):
 
 
 def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle=None,
-          num_training_steps=1000, **options):
+          num_training_steps=1000, strategy="default", **options):
     """Trains (or, with `bundle`, fine-tunes) a model on a create_dataset folder. The
-    dataset and the numbers are checked before any model is built."""
-    from musiczoo import training
+    dataset, the numbers and the strategy (with TF_CONFIG) are checked before any model
+    is built. `strategy` "mirrored" or "multi_worker" trains through tf.distribute
+    (musiczoo.distribute): the model is built in its scope, and only the chief writes
+    into `run_dir`."""
+    from musiczoo import distribute, training
     if not pathlib.Path(dataset_dir).exists():
         raise FileNotFoundError(f"{dataset_dir}: no such dataset (run musiczoo_create_dataset)")
     checks.integer("num_training_steps", num_training_steps, 1)
@@ -97,8 +100,10 @@ def train(dataset_dir, run_dir, *, config=None, model=None, hparams=None, bundle
         if options.get(name) is not None:
             checks.integer(name, options[name], 0 if name == "eval_every" else 1)
     training.dataset_examples(*training.dataset_files(dataset_dir))
-    return _model_for(config, model, hparams, bundle).train(
-        dataset_dir, run_dir, num_training_steps=num_training_steps, **options)
+    with distribute.distributed(strategy, run_dir) as dist:
+        return _model_for(config, model, hparams, bundle).train(
+            dataset_dir, dist.write_dir if dist else run_dir,
+            num_training_steps=num_training_steps, **options)
 
 
 def generate(bundle, output_dir, *, num_outputs=10, overwrite=False, wav=False,

@@ -295,7 +295,9 @@ def masked_metrics(tf, logits, labels, lengths, no_event_id):
     events = mask * tf.cast(tf.not_equal(labels, no_event_id), tf.float32)
     return {"loss": loss, "accuracy": tf.reduce_sum(correct * mask) / count,
             "event_accuracy": tf.reduce_sum(correct * events) / tf.maximum(tf.reduce_sum(events), 1.0),
-            "weight": count}
+            "weight": count,
+            # what event_accuracy averages over, when replicas' values are combined
+            "event_accuracy_weight": tf.reduce_sum(events)}
 
 
 def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_size,
@@ -318,31 +320,51 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     import keras
     import tensorflow as tf
 
+    from musiczoo import distribute
+    dist = distribute.active()  # a tf.distribute strategy in use (None: one device)
     num_training_steps, eval_every, checkpoint_every, batch_size, max_length = \
         check_training_options(num_training_steps, eval_every, checkpoint_every, batch_size,
                                max_length)
     files, info = dataset_files(dataset_dir)
     dataset_examples(files, info)
-    run_dir = claim_run_dir(run_dir, identity, overwrite)
     # Named: its variables' paths start with the optimizer's name, and an unnamed one's
     # depends on how many were made before in the process (adam, adam_1, ...).
-    optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm or None,
-                                      name="adam")
-    checkpoints = Checkpoints(run_dir)
-    step = checkpoints.restore(model, optimizer)
+    adam = distribute.optimizer_class() if dist else keras.optimizers.Adam
+    optimizer = adam(learning_rate, global_clipnorm=clip_norm or None, name="adam")
+
+    def claim_and_restore():
+        folder = claim_run_dir(run_dir, identity, overwrite)
+        saved = Checkpoints(folder)
+        return folder, saved, saved.restore(model, optimizer)
+
+    if dist is None:
+        run_dir, checkpoints, step = claim_and_restore()
+    else:
+        # Making a variable is a collective under a multi-worker strategy: every worker
+        # builds the optimizer's slots now, alike, not only the one with a checkpoint.
+        optimizer.build(model.trainable_variables)
+        run_dir, checkpoints, step = dist.together(claim_and_restore)
+        step, seed = dist.start(model, optimizer, step, seed, settings=[  # the chief's
+            identity, num_training_steps, batch_size, max_length, eval_every,
+            summary_every, (info or {}).get("examples")])
+        progress = progress and dist.is_chief
     if step:
-        log.info("resuming %s from step %d", run_dir, step)
+        log.info("resuming %s from step %d", run_dir if dist is None or dist.is_chief
+                 else "the chief's run", step)
     eval_count = ((info or {}).get("examples") or {}).get("eval")
     if eval_count == 0 or ("eval" in files and not files["eval"].stat().st_size):
         files.pop("eval", None)
     if "eval" not in files:
         log.warning("%s has no eval examples: training without evaluation", dataset_dir)
-    train_data = iter(tfrecord.make_input_fn(files["training"], input_size, batch_size,
-                                             shuffle=True, repeat=True, seed=seed,
-                                             max_length=max_length,
-                                             shuffle_buffer=shuffle_buffer,
-                                             crop_align=crop_align,
-                                             crop_start_input=crop_start_input))
+    train_set = tfrecord.make_input_fn(files["training"], input_size, batch_size,
+                                       shuffle=True, repeat=True, seed=seed,
+                                       max_length=max_length, shuffle_buffer=shuffle_buffer,
+                                       crop_align=crop_align,
+                                       crop_start_input=crop_start_input)
+    eval_set = tfrecord.make_input_fn(
+        files["eval"], input_size, batch_size, shuffle=False, max_length=eval_max_length,
+        chunks=bool(eval_max_length), crop_start_input=crop_start_input) \
+        if "eval" in files else None
     writers = {mode: tf.summary.create_file_writer(str(run_dir / mode)) for mode in ("train", "eval")}
 
     if metrics_fn is None:
@@ -351,7 +373,7 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
                                    no_event_id)
 
     @tf.function(reduce_retracing=True)
-    def train_step(inputs, lengths, labels):
+    def local_train_step(inputs, lengths, labels):
         with tf.GradientTape() as tape:
             metrics = metrics_fn(inputs, lengths, labels, True, optimizer.iterations)
         grads = tape.gradient(metrics["loss"], model.trainable_variables)
@@ -359,21 +381,34 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
         return metrics
 
     @tf.function(reduce_retracing=True)
-    def eval_step(inputs, lengths, labels):
+    def local_eval_step(inputs, lengths, labels):
         return metrics_fn(inputs, lengths, labels, False, optimizer.iterations)
 
+    if dist is None:
+        def train_step(batch):
+            (inputs, lengths), labels = batch
+            return local_train_step(inputs, lengths, labels)
+
+        def eval_step(batch):
+            (inputs, lengths), labels = batch
+            return local_eval_step(inputs, lengths, labels)
+    else:  # each replica its slice of every global batch; metrics reduced over all
+        train_set = dist.distribute_data(train_set)
+        train_step = dist.train_step(model, optimizer, metrics_fn, train_set.element_spec)
+        if eval_set is not None:
+            eval_set = dist.distribute_data(eval_set)
+            eval_step = dist.eval_step(metrics_fn, optimizer, eval_set.element_spec)
+    train_data = iter(train_set)
+
     def evaluate():
-        if "eval" not in files:
+        if eval_set is None:
             return {}
         totals, weight = {}, 0.0
-        for (inputs, lengths), labels in tfrecord.make_input_fn(
-                files["eval"], input_size, batch_size, shuffle=False,
-                max_length=eval_max_length, chunks=bool(eval_max_length),
-                crop_start_input=crop_start_input):
-            metrics = eval_step(inputs, lengths, labels)
+        for batch in eval_set:
+            metrics = eval_step(batch)
             w = float(metrics["weight"])
             for key, value in metrics.items():
-                if key != "weight":
+                if not distribute.is_weight(key):
                     totals[key] = totals.get(key, 0.0) + float(value) * w
             weight += w
         if not weight:  # an eval file with no examples in it
@@ -388,8 +423,7 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     started = time.monotonic()
     try:
         while step < num_training_steps:
-            (inputs, lengths), labels = next(train_data)
-            metrics = train_step(inputs, lengths, labels)
+            metrics = train_step(next(train_data))
             step += 1
             loss = float(metrics["loss"])
             if not math.isfinite(loss):
@@ -401,7 +435,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
                     "(--hparams=learning_rate=...) or clip_norm")
             bar.update(extra=f"step {step} loss {loss:.3f}")
             if step % summary_every == 0 or step == num_training_steps:
-                history = {k: float(v) for k, v in metrics.items() if k != "weight"}
+                history = {k: float(v) for k, v in metrics.items()
+                           if not distribute.is_weight(k)}
                 history["perplexity"] = float(np.exp(history.get("nll_per_step",
                                                                  history["loss"])))
                 with writers["train"].as_default():
@@ -422,6 +457,8 @@ def train_model(model, dataset_dir, run_dir, *, input_size, no_event_id, batch_s
     if not history and eval_every:  # resumed at its last step: still report where it is
         history.update(evaluate())
     history.update(step=step, seconds=round(time.monotonic() - started, 1))
+    if dist is not None:
+        dist.finish(model, step)
     outputs.write_text(run_dir / "metrics.json", json.dumps(history, indent=2), overwrite=True)
     return history
 

@@ -122,10 +122,11 @@ def describe(error):
 HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
 
 
-def run(main, name, arguments=False):
+def run(main, name, arguments=False, before_tensorflow=None):
     """absl.app.run(main), turning user errors into `name: error: message` and exit 1.
     With `arguments`, main(argv[1:]) receives the words that are not flags (paths);
-    otherwise any such word is an error.
+    otherwise any such word is an error. `before_tensorflow()` runs once the flags are
+    parsed, before TensorFlow's first op (a multi-worker strategy must be made then).
 
     --help (-h, -?, --helpshort) prints usage.script_help and exits 0, TensorFlow not
     imported; TensorFlow then starts quietly (runtime.start_tensorflow) before main runs."""
@@ -146,6 +147,8 @@ def run(main, name, arguments=False):
         if not logging.getLogger().handlers:
             logging.basicConfig(format="%(levelname)s %(message)s")
         try:
+            if before_tensorflow is not None:
+                before_tensorflow()
             runtime.start_tensorflow()
             return main(argv[1:]) if arguments else main()
         except user_errors() as error:

@@ -5,6 +5,10 @@
   musiczoo_train --config=attention_rnn --run_dir=/tmp/run \
       --sequence_example_file=/tmp/melody_rnn/sequence_examples/training_melodies.tfrecord
 
+  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker",
+  "index": 0}}' musiczoo_train --strategy=multi_worker --config=basic_rnn ...  (on host1;
+  the same on host2 with "index": 1)
+
 --sequence_example_file (Magenta's flag) trains on one TFRecord of SequenceExamples made
 by Magenta's melody_rnn_create_dataset (or ours); an eval_*.tfrecord beside a
 training_*.tfrecord is used for evaluation.
@@ -31,6 +35,13 @@ flags.DEFINE_integer("seed", None, "Shuffling seed.")
 flags.DEFINE_bool("overwrite", False, "Start --run_dir afresh (its checkpoints, logs, "
                   "run.json and metrics.json are removed), e.g. when it holds a run of "
                   "another config.")
+flags.DEFINE_string("strategy", "default", "How training spreads over devices: default "
+                    "(one device), mirrored (every GPU of this machine, "
+                    "tf.distribute.MirroredStrategy) or multi_worker (one process per "
+                    "machine, tf.distribute.MultiWorkerMirroredStrategy, the cluster and "
+                    "this worker's task read from the TF_CONFIG environment variable). The "
+                    "batch size (--hparams=batch_size) is the global batch, split across "
+                    "all replicas; only the chief (task 0) writes into --run_dir.")
 flags.mark_flags_as_required(["run_dir"])
 
 
@@ -45,13 +56,20 @@ def main():
                             num_training_steps=FLAGS.num_training_steps,
                             max_length=FLAGS.max_length, eval_every=FLAGS.eval_every,
                             checkpoint_every=FLAGS.checkpoint_every, seed=FLAGS.seed,
-                            overwrite=FLAGS.overwrite)
+                            overwrite=FLAGS.overwrite, strategy=FLAGS.strategy)
     print(result)
     return 0
 
 
+def start_strategy():
+    """A multi-worker strategy is made before TensorFlow's first op (tf.distribute
+    requires it); the others need nothing early."""
+    from musiczoo import distribute
+    distribute.prepare(FLAGS.strategy)
+
+
 def run():
-    common.run(main, "musiczoo_train")
+    common.run(main, "musiczoo_train", before_tensorflow=start_strategy)
 
 
 if __name__ == "__main__":
