@@ -67,26 +67,14 @@ def melody_pipeline(sequence, *, steps_per_quarter=4, min_note=48, max_note=84,
     else:
         raise ValueError(f"encoding must be one_hot, lookback or key, got {encoding!r}")
     examples = []
-    for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
-        try:
-            quantized = sequences_lib.quantize_note_sequence(part, steps_per_quarter)
-        except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
-                sequences_lib.BadTimeSignatureError, sequences_lib.NegativeTimeError):
-            if stats is not None:
-                stats.count("sequences_discarded_quantize")
-            continue
+    for quantized in _quantized_parts(sequence, steps_per_quarter, stats):
         try:
             melodies = extract_melodies(quantized, stats=stats, **extract_kwargs)
         except note_seq.NonIntegerStepsPerBarError:
             continue
         for melody in melodies:
             melody.squash(min_note, max_note, transpose_to_key)
-            events = list(melody)
-            inputs = np.array([codec.events_to_input(events, i) for i in range(len(events) - 1)],
-                              np.float32)
-            labels = np.array([codec.events_to_label(events, i) for i in range(1, len(events))],
-                              np.int64)
-            examples.append((inputs, labels))
+            examples.append(_example(codec, list(melody)))
     return examples
 
 
@@ -117,21 +105,30 @@ def drums_pipeline(sequence, *, steps_per_quarter=4, binary_counter_bits=6, **ex
         note_seq.MultiDrumOneHotEncoding(), lookback_distances=[],
         binary_counter_bits=binary_counter_bits)
     examples = []
-    for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
-        try:
-            quantized = sequences_lib.quantize_note_sequence(part, steps_per_quarter)
-        except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
-                sequences_lib.BadTimeSignatureError, sequences_lib.NegativeTimeError):
-            continue
+    for quantized in _quantized_parts(sequence, steps_per_quarter):
         try:
             tracks = extract_drum_tracks(quantized, **extract_kwargs)
         except note_seq.NonIntegerStepsPerBarError:
             continue
-        for track in tracks:
-            events = list(track)
-            inputs = np.array([codec.events_to_input(events, i) for i in range(len(events) - 1)],
-                              np.float32)
-            labels = np.array([codec.events_to_label(events, i) for i in range(1, len(events))],
-                              np.int64)
-            examples.append((inputs, labels))
+        examples.extend(_example(codec, list(track)) for track in tracks)
     return examples
+
+
+def _quantized_parts(sequence, steps_per_quarter, stats=None):
+    """Magenta's TimeChangeSplitter + Quantizer: the parts that quantize."""
+    for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
+        try:
+            yield sequences_lib.quantize_note_sequence(part, steps_per_quarter)
+        except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
+                sequences_lib.BadTimeSignatureError, sequences_lib.NegativeTimeError):
+            if stats is not None:
+                stats.count("sequences_discarded_quantize")
+
+
+def _example(codec, events):
+    """(inputs, labels) of one event sequence through a note_seq encoder-decoder."""
+    inputs = np.array([codec.events_to_input(events, i) for i in range(len(events) - 1)],
+                      np.float32)
+    labels = np.array([codec.events_to_label(events, i) for i in range(1, len(events))],
+                      np.int64)
+    return inputs, labels
