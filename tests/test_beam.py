@@ -14,7 +14,7 @@ pytest.importorskip("apache_beam")
 from musiczoo import commands  # noqa: E402
 from musiczoo.pipelines.datasets import build  # noqa: E402
 from musiczoo.pipelines.readers.records import write_note_sequences  # noqa: E402
-from tests.test_dataset import write_drum_midi  # noqa: E402
+from tests.test_dataset import fill_music_folder, write_drum_midi  # noqa: E402
 
 # The DirectRunner's Python engine (FnApiRunner), two worker threads. Beam's DirectRunner
 # first tries the Prism runner, a Go binary it downloads from GitHub, and falls back to
@@ -55,14 +55,7 @@ def assert_same(local, beam):
 @pytest.fixture(scope="module")
 def music_folder(chorale_paths, tmp_path_factory):
     """12 chorales, a drum groove and three files that are not MIDI."""
-    folder = tmp_path_factory.mktemp("music")
-    for path in chorale_paths[:12]:
-        shutil.copy(path, folder / path.name)
-    (folder / "empty.mid").write_bytes(b"")
-    (folder / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\xff\xff garbage")
-    (folder / "not_midi.mid").write_text("this is a text file, not MIDI\n")
-    write_drum_midi(folder / "drums.mid")
-    return folder
+    return fill_music_folder(tmp_path_factory.mktemp("music"), chorale_paths)
 
 
 @pytest.fixture(scope="module")

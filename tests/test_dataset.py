@@ -30,10 +30,8 @@ def write_drum_midi(path, bars=10, qpm=120.0):
     midi.write(str(path))
 
 
-@pytest.fixture
-def music_folder(tmp_path, chorale_paths):
-    folder = tmp_path / "music"
-    folder.mkdir()
+def fill_music_folder(folder, chorale_paths):
+    """12 chorales, a drum groove and three files that are not MIDI, into `folder`."""
     for path in chorale_paths[:12]:
         shutil.copy(path, folder / path.name)
     (folder / "empty.mid").write_bytes(b"")
@@ -41,6 +39,13 @@ def music_folder(tmp_path, chorale_paths):
     (folder / "not_midi.mid").write_text("this is a text file, not MIDI\n")
     write_drum_midi(folder / "drums.mid")
     return folder
+
+
+@pytest.fixture
+def music_folder(tmp_path, chorale_paths):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    return fill_music_folder(folder, chorale_paths)
 
 
 def build(config_name, folder, out, eval_ratio=0.25):

@@ -289,9 +289,6 @@ def available():
     return _compiled is not None
 
 
-_MARGIN = 0.999  # sequences this close to the quarter-note limit go the reference way
-
-
 class _Tempo:
     __slots__ = ("time", "qpm")
 
@@ -316,11 +313,8 @@ def decode(data):
     total_time = float(scalars[0])
     tempo_list = [(t, q) for t, q in tempo.tolist()]
     last = max(total_time, float(end.max()) if notes else 0.0)
-    if tempo_list and tempo_list[0][0] == 0.0 and len(tempo_list) == 1:
-        quarters = last * tempo_list[0][1] / 60.0
-    else:
-        quarters = limits._quarters([_Tempo(t, q) for t, q in tempo_list], last)
-    if quarters > limits.MAX_QUARTERS * _MARGIN:
+    quarters = limits._quarters([_Tempo(t, q) for t, q in tempo_list], last)
+    if quarters > limits.MAX_QUARTERS:
         return None
     try:
         sequence_id = bytes(data[spans[0]:spans[1]]).decode("utf-8")

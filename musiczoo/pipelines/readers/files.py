@@ -154,7 +154,7 @@ def read_file_arrays(path, root_dir=None, stats=None):
 
 
 def _read_counted(path, root_dir, fast):
-    """One file in a worker: (sequences, counts). NoteSequences travel serialized."""
+    """One file: (sequences, counts, error or None)."""
     stats = Stats()
     try:
         items = (read_file_arrays if fast else read_file)(path, root_dir=root_dir, stats=stats)
@@ -163,13 +163,18 @@ def _read_counted(path, root_dir, fast):
         return [], stats, str(e)
     stats.count("files_read")
     stats.count("sequences_read", len(items))
-    return [item if isinstance(item, notearrays.NoteArrays) else item.SerializeToString()
-            for item in items], stats, None
+    return items, stats, None
 
 
 def _read_chunk(args):
+    """Files in a worker process; NoteSequences travel back serialized."""
     paths, root_dir, fast = args
-    return [_read_counted(path, root_dir, fast) for path in paths]
+    results = []
+    for path in paths:
+        items, stats, error = _read_counted(path, root_dir, fast)
+        results.append(([item if isinstance(item, notearrays.NoteArrays)
+                         else item.SerializeToString() for item in items], stats, error))
+    return results
 
 
 # Below this many files the work is not worth starting processes for.

@@ -45,16 +45,21 @@ def write_note_sequences(path, sequences, overwrite=True, empty_error=None):
     return count
 
 
-def _records(path):
-    """Yields (index, serialized record) of a TFRecord file; ReadError on a damaged one."""
-    import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
-
+def _dataset(tf, path):
+    """The TFRecordDataset of `path` (gzip recognised by its magic bytes)."""
     path = str(path)
     if not os.path.isfile(path):
         raise ReadError(path, "missing_file")
     with open(path, "rb") as f:
         compression = "GZIP" if f.read(2) == b"\x1f\x8b" else ""
-    records = iter(tf.data.TFRecordDataset(path, compression_type=compression))
+    return tf.data.TFRecordDataset(path, compression_type=compression)
+
+
+def _records(path):
+    """Yields (index, serialized record) of a TFRecord file; ReadError on a damaged one."""
+    import tensorflow as tf  # Deferred: importing TensorFlow takes seconds.
+
+    records = iter(_dataset(tf, path))
     index = 0
     while True:
         try:
@@ -75,12 +80,7 @@ def _batched_records(path, batch_size=512):
     still yielded and the error names the exact record."""
     import tensorflow as tf
 
-    path = str(path)
-    if not os.path.isfile(path):
-        raise ReadError(path, "missing_file")
-    with open(path, "rb") as f:
-        compression = "GZIP" if f.read(2) == b"\x1f\x8b" else ""
-    batches = iter(tf.data.TFRecordDataset(path, compression_type=compression).batch(batch_size))
+    batches = iter(_dataset(tf, path).batch(batch_size))
     index = 0
     while True:
         try:
