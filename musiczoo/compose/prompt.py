@@ -33,6 +33,31 @@ STYLES = {
     "loop": "cat-drums_2bar_small",
 }
 DEFAULT_BUNDLE = "lookback_rnn"
+MULTITRACK_BUNDLE = "multitrack_transformer"
+
+# Style words -> the multi-instrument bundle's style. Those also in STYLES (rock, folk,
+# ...) go to the multi-instrument bundle only when the prompt asks for several
+# instruments or a band; the others always do.
+MULTITRACK_STYLES = {
+    "rock": "rock", "pop": "pop", "ballad": "ballad", "swing": "swing", "bigband": "swing",
+    "jazz": "jazz", "bebop": "jazz", "dixieland": "jazz", "ragtime": "jazz",
+    "waltz": "waltz", "bossa": "bossa_nova", "latin": "latin", "samba": "latin",
+    "salsa": "latin", "mambo": "latin", "rhumba": "latin", "rumba": "latin",
+    "cha-cha": "latin", "merengue": "latin", "bolero": "latin", "calypso": "latin",
+    "tango": "tango", "blues": "blues", "boogie": "blues", "country": "country",
+    "bluegrass": "country", "western": "country", "funk": "funk_soul", "soul": "funk_soul",
+    "r&b": "funk_soul", "march": "march", "polka": "march", "chorale": "chorale",
+    "hymn": "chorale", "renaissance": "renaissance", "palestrina": "renaissance",
+    "madrigal": "renaissance", "motet": "renaissance", "medieval": "medieval",
+    "trecento": "medieval", "quartet": "string_quartet", "classical": "string_quartet",
+    "folk": "folk", "game": "game", "chiptune": "game"}
+MULTITRACK_PHRASES = {"bossa nova": "bossa_nova", "jazz waltz": "jazz_waltz",
+                      "string quartet": "string_quartet", "big band": "swing",
+                      "video game": "game", "rhythm and blues": "funk_soul"}
+# Styles whose music is in another meter than 4/4.
+MULTITRACK_METERS = {"waltz": "3/4", "jazz_waltz": "3/4"}
+ENSEMBLE_WORDS = {"band", "ensemble", "trio", "combo", "orchestra", "arrangement", "group",
+                  "backing", "accompaniment", "track"}
 
 # Mood words -> what they set (a prompt's explicit numbers and keys win over these).
 MOODS = {
@@ -67,7 +92,8 @@ FILLER = {"in", "at", "of", "with", "and", "a", "an", "the", "for", "please", "m
           "me", "some", "piece", "music", "generate", "compose", "give", "that", "only",
           "uses", "use", "using", "notes", "note", "key", "tempo", "style", "form", "by",
           "like", "to", "on", "instrument", "played", "bpm", "qpm", "bars", "bar", "time",
-          "variation", "variations", "version", "versions", "sharp", "flat", "pitches"}
+          "variation", "variations", "version", "versions", "sharp", "flat", "pitches",
+          "strong", "over", "featuring", "plus"}
 
 
 class PromptError(ControlError):
@@ -84,6 +110,11 @@ class PromptPlan:
     understood: list = dataclasses.field(default_factory=list)
     ignored: list = dataclasses.field(default_factory=list)
     corrected: list = dataclasses.field(default_factory=list)
+    # Collected while reading; _finish decides between one instrument and an ensemble.
+    multitrack_styles: list = dataclasses.field(default_factory=list, repr=False)
+    multitrack_words: list = dataclasses.field(default_factory=list, repr=False)
+    instrument_words: list = dataclasses.field(default_factory=list, repr=False)
+    ensemble: bool = dataclasses.field(default=False, repr=False)
 
     def summary(self):
         text = "understood: " + (", ".join(self.understood) or "nothing")
@@ -179,6 +210,11 @@ def compile_prompt(prompt):
         once("pitch_range", f"{match.group(1)}:{match.group(2)}", "pitch range")
         plan.understood.append(f"range {match.group(1)}:{match.group(2)}")
         take(match)
+    for phrase, style in MULTITRACK_PHRASES.items():
+        for match in re.finditer(rf"\b{phrase}\b", text, re.I):
+            plan.multitrack_styles.append(style)
+            plan.multitrack_words.append(phrase)
+            take(match)
     rest = "".join(" " if any(a <= i < b for a, b in consumed) else ch
                    for i, ch in enumerate(text))
     _words(plan, rest, once)
@@ -195,6 +231,7 @@ def _vocabulary():
         words |= {w for phrase in FORM_WORDS for w in re.split(r"[/-]", phrase)}
         words |= set(theory.DRUM_CLASSES) | {"hihat", "hi-hat", "cymbal", "toms"}
         words |= set(_INSTRUMENT_WORDS) | {"major", "minor"} | set(theory.MODES)
+        words |= set(MULTITRACK_STYLES) | ENSEMBLE_WORDS | set(_ENSEMBLE_INSTRUMENTS)
         _VOCABULARY = words
     return _VOCABULARY
 
@@ -204,6 +241,10 @@ _INSTRUMENT_WORDS = ("flute", "piano", "violin", "viola", "cello", "guitar", "cl
                      "harp", "sax", "saxophone", "harpsichord", "accordion", "banjo",
                      "marimba", "xylophone", "vibraphone", "celesta", "recorder", "whistle",
                      "bagpipe", "fiddle", "strings", "choir", "synth", "bass")
+# Instrument words that only make sense in an ensemble (bass line, drums, ...).
+_ENSEMBLE_INSTRUMENTS = ("drums", "drum", "bassline", "brass", "horns", "keys", "pad",
+                         "pads", "vocals", "voices", "violins", "guitars", "trumpets",
+                         "saxophones", "percussion", "banjo", "vibes")
 _INSTRUMENT_GM = {"sax": "alto sax", "saxophone": "alto sax", "strings": "string ensemble 1",
                   "synth": "lead 1 (square)", "whistle": "whistle", "fiddle": "fiddle",
                   "horn": "french horn", "bass": "acoustic bass", "recorder": "recorder",
@@ -241,6 +282,14 @@ def _words(plan, text, once):
             continue
         if word in FILLER:
             continue
+        if word in MULTITRACK_STYLES:
+            plan.multitrack_styles.append(MULTITRACK_STYLES[word])
+            plan.multitrack_words.append(word)
+        if word in ENSEMBLE_WORDS:
+            plan.ensemble = True
+            continue
+        if word in _INSTRUMENT_WORDS or word in _ENSEMBLE_INSTRUMENTS:
+            plan.instrument_words.append(word)
         if word in STYLES:
             seen_styles.append(word)
         if word in MOODS:
@@ -253,15 +302,26 @@ def _words(plan, text, once):
         if word in METER_WORDS:
             plan.controls.setdefault("time_signature", "/".join(map(str, METER_WORDS[word])))
             plan.understood.append(f"{word} ({'/'.join(map(str, METER_WORDS[word]))})")
+        drum = {"hihat": "closed_hihat", "hi-hat": "closed_hihat", "cymbal": "crash",
+                "toms": "mid_tom"}.get(word, word)
+        if drum in theory.DRUM_CLASSES:
+            drums.append(drum)
+    families = []
+    for word in plan.instrument_words:
+        family = theory.instrument_family(_INSTRUMENT_GM.get(word, word))
+        if family not in families:
+            families.append(family)
+    shared = set(STYLES) | set(METER_WORDS)
+    only_multitrack = [w for w in plan.multitrack_words if w not in shared]
+    if len(families) >= 2 or plan.ensemble or only_multitrack:
+        _multitrack(plan, families, drums)
+        return
+    for word in plan.instrument_words:
         if word in _INSTRUMENT_WORDS and word not in ("drums", "bass") or (
                 word == "bass" and "drum" not in text.lower()):
             program = theory.instrument(_INSTRUMENT_GM.get(word, word))
             once("instrument", program, "instrument")
             plan.understood.append(f"instrument {word} (GM {program})")
-        drum = {"hihat": "closed_hihat", "hi-hat": "closed_hihat", "cymbal": "crash",
-                "toms": "mid_tom"}.get(word, word)
-        if drum in theory.DRUM_CLASSES:
-            drums.append(drum)
     if seen_styles:
         bundles = {STYLES[w] for w in seen_styles}
         # A drum "loop" is the VAE's; otherwise the first style named decides.
@@ -280,6 +340,32 @@ def _words(plan, text, once):
         plan.understood.append("drums " + plan.controls["drums"])
         if plan.bundle not in ("drum_kit_rnn", "cat-drums_2bar_small"):
             plan.bundle = "drum_kit_rnn"
+
+
+def _multitrack(plan, families, drums):
+    """The multi-instrument bundle: its style (the first style word), the instruments named
+    (drum names count as drums), the meter the style is in."""
+    plan.bundle = MULTITRACK_BUNDLE
+    styles = list(dict.fromkeys(plan.multitrack_styles))
+    if len(styles) > 1:
+        raise PromptError(f"the prompt names {len(styles)} styles: {', '.join(styles)}; "
+                          "keep one")
+    if styles:
+        plan.controls["style"] = styles[0]
+        meter = MULTITRACK_METERS.get(styles[0])
+        if meter:
+            plan.controls.setdefault("time_signature", meter)
+    if drums and "drums" not in families:
+        families.append("drums")
+    featuring = len(families) == 1 and plan.ensemble
+    if families and not featuring:
+        ordered = [name for name in theory.INSTRUMENT_FAMILIES if name in families]
+        plan.controls["instruments"] = ",".join(ordered)
+    # "a track with a strong bassline": one instrument in a band is the band's, not a solo.
+    plan.understood.append(
+        f"{'style ' + styles[0] if styles else 'an ensemble'}"
+        f"{(' featuring ' if featuring else ' for ') + ', '.join(families) if families else ''}"
+        f" -> {MULTITRACK_BUNDLE}")
 
 
 def _finish(plan):
@@ -309,8 +395,15 @@ def _finish(plan):
             and mode not in controls["key"] and "dorian" not in controls["key"]:
         plan.corrected.append(f"the {mode} mood word, as the key {controls['key']} says "
                               "otherwise")
-    if register and "pitch_range" not in controls and plan.bundle != "chorale_transformer":
+    if register and "pitch_range" not in controls and plan.bundle not in (
+            "chorale_transformer", MULTITRACK_BUNDLE):
         controls["pitch_range"] = REGISTERS[register]
+    if plan.bundle == MULTITRACK_BUNDLE:
+        # A key holds for every pitched part; the ending, the register and the density
+        # are not this model's controls.
+        controls.pop("density", None)
+        if "key" in controls or "pitch_set" in controls:
+            controls["end_on_tonic"] = False
     if plan.bundle == "chorale_transformer":
         controls.pop("instrument", None)
         if density and controls.get("density") == density:

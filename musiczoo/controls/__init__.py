@@ -32,6 +32,9 @@ class Controls:
     end_on_tonic: bool = True               # with a key: the last note is the tonic
     harmonize: Optional[object] = None      # chorale: the soprano to keep (path/NoteSequence)
     attributes: tuple = ()                  # MusicVAE: ((attribute, amount), ...) latent moves
+    style: Optional[str] = None             # multi-instrument models: a style they know
+    instruments: Optional[tuple] = None     # multi-instrument models: the instrument families
+                                            # that play (theory.INSTRUMENT_FAMILIES names)
 
     def __post_init__(self):
         if self.bars is not None and (not isinstance(self.bars, int) or isinstance(self.bars, bool)
@@ -51,7 +54,7 @@ class Controls:
     @classmethod
     def parse(cls, *, key=None, scale=None, pitch_set=None, pitch_range=None, bars=None,
               time_signature=None, qpm=None, density=None, instrument=None, drums=None,
-              end_on_tonic=True, harmonize=None, attribute=None):
+              end_on_tonic=True, harmonize=None, attribute=None, style=None, instruments=None):
         """Controls from flag-style text ('D minor', 'A,B,C#', '55:79', '3/4', 'flute', ...)."""
         parsed_key = None
         if key:
@@ -77,7 +80,9 @@ class Controls:
             instrument=theory.instrument(instrument) if instrument not in (None, "") else None,
             drums=theory.drum_classes(drums) if drums else None,
             end_on_tonic=bool(end_on_tonic), harmonize=harmonize,
-            attributes=_attributes(attribute))
+            attributes=_attributes(attribute),
+            style=theory.style_name(style) if style not in (None, "") else None,
+            instruments=theory.instrument_families(instruments) if instruments else None)
 
     # -- what the controls mean ----------------------------------------------------------
 
@@ -153,7 +158,7 @@ class Controls:
             out["pitch_set"] = theory.pitch_class_names(self.pitch_set)
         if self.pitch_range is not None:
             out["pitch_range"] = list(self.pitch_range)
-        for name in ("bars", "qpm", "density", "instrument"):
+        for name in ("bars", "qpm", "density", "instrument", "style"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         if self.time_signature != (4, 4):
@@ -164,6 +169,8 @@ class Controls:
             out["end_on_tonic"] = self.end_on_tonic
         if self.harmonize is not None:
             out["harmonize"] = str(getattr(self.harmonize, "filename", "") or self.harmonize)
+        if self.instruments is not None:
+            out["instruments"] = list(self.instruments)
         if self.attributes:
             out["attributes"] = {name: amount for name, amount in self.attributes}
         return out

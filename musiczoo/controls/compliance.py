@@ -54,6 +54,13 @@ def measure(sequence, controls):
             measured["final_notes"] = sorted(n.pitch for n in chord)
             checks["ends_on_tonic"] = (lowest % 12 == controls.tonic
                                        and highest % 12 == controls.tonic)
+    if controls.instruments is not None:
+        played = {theory.INSTRUMENT_FAMILIES[-1] if n.is_drum else
+                  theory.INSTRUMENT_FAMILIES[n.program // 8] for n in sequence.notes}
+        measured["instruments"] = [name for name in theory.INSTRUMENT_FAMILIES if name in played]
+        measured["instruments_silent"] = [name for name in controls.instruments
+                                          if name not in played]
+        checks["instruments"] = played <= set(controls.instruments)
     if controls.pitch_set is not None:
         checks["pitch_set"] = all(n.pitch % 12 in controls.pitch_set for n in pitched)
     if classes is not None and controls.key is None and controls.pitch_set is None:

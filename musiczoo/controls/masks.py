@@ -50,6 +50,11 @@ class ControlSpace:
     voices: int = 4                     # chorale
     first_position: int = 0             # history position of the first event (1 after a
                                         # start symbol)
+    # multitrack: per instrument (theory.INSTRUMENT_FAMILIES order) the (first, last) id
+    # ranges of its notes, note-ons first; and the (first, last) ids of the prefix classes
+    # (style, instrument), which only the conditioning prefix may hold.
+    instrument_ids: tuple = ()
+    prefix_ids: tuple = ()
 
     def onset_mask(self):
         """[num_base] 1 where a class starts a note (density counts these)."""
@@ -94,7 +99,8 @@ def plan(space, controls, total, primer_len, steps_per_bar=None, soprano=None):
     if space.kind == "chorale":
         _chorale(space, controls, table, primer_len, steps_per_bar, soprano)
     else:
-        builder = {"melody": _melody, "drums": _drums, "performance": _performance}[space.kind]
+        builder = {"melody": _melody, "drums": _drums, "performance": _performance,
+                   "multitrack": _multitrack}[space.kind]
         builder(space, controls, table, primer_len, steps_per_bar)
     check_table(table, primer_len, controls)
     target, strength = _density(space, controls, total, steps_per_bar)
@@ -219,6 +225,25 @@ def _performance(space, controls, table, primer_len, steps_per_bar):
     ids = np.arange(first, last + 1)
     ok = _pitch_allowed(controls, space.min_pitch + ids - first)
     table[:, ids[~ok]] = FORBIDDEN
+
+
+def _multitrack(space, controls, table, primer_len, steps_per_bar):
+    """After the prefix: no prefix classes, no note of an instrument not asked for, and
+    the pitch controls on every pitched instrument's note-ons (drums keep theirs)."""
+    first, last = space.prefix_ids
+    table[primer_len:, first:last + 1] = FORBIDDEN
+    wanted = None
+    if controls.instruments is not None:
+        wanted = {theory.INSTRUMENT_FAMILIES.index(name) for name in controls.instruments}
+    for instrument, ranges in enumerate(space.instrument_ids):
+        if wanted is not None and instrument not in wanted:
+            for low, high in ranges:
+                table[primer_len:, low:high + 1] = FORBIDDEN
+        elif instrument != theory.INSTRUMENT_FAMILIES.index("drums"):
+            low, high = ranges[0]
+            ids = np.arange(low, high + 1)
+            ok = _pitch_allowed(controls, space.min_pitch + ids - low)
+            table[primer_len:, ids[~ok]] = FORBIDDEN
 
 
 def _density(space, controls, total, steps_per_bar):

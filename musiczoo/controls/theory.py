@@ -171,6 +171,60 @@ def instrument(text):
                        "MIDI name (flute, acoustic grand piano, violin, ...) or program 0..127")
 
 
+# General MIDI's 16 program families (program // 8), then the drum kit: the instruments of
+# multi-instrument models (the same order as their codec's).
+INSTRUMENT_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings",
+                       "ensemble", "brass", "reed", "pipe", "synth_lead", "synth_pad",
+                       "synth_effects", "ethnic", "percussive", "sound_effects", "drums")
+_FAMILY_WORDS = {"drum": "drums", "drum_kit": "drums", "kit": "drums", "percussion": "drums",
+                 "choir": "ensemble", "voice": "ensemble", "voices": "ensemble",
+                 "vocals": "ensemble", "keys": "piano", "keyboard": "piano",
+                 "horns": "brass", "horn": "brass", "synth": "synth_lead", "lead": "synth_lead",
+                 "pad": "synth_pad", "pads": "synth_pad", "sax": "reed", "saxophone": "reed",
+                 "winds": "reed", "string": "strings", "vibes": "chromatic_percussion",
+                 "mallets": "chromatic_percussion", "bassline": "bass", "upright_bass": "bass",
+                 "double_bass": "bass", "walking_bass": "bass"}
+
+
+def instrument_family(text):
+    """'piano' / 'drums' / 'violin' / 'walking bass' / '33' -> an INSTRUMENT_FAMILIES name."""
+    word = re.sub(r"[\s-]+", "_", str(text).strip().lower())
+    for candidate in (word, word[:-1] if word.endswith("s") else word):
+        if candidate in INSTRUMENT_FAMILIES:
+            return candidate
+        if candidate in _FAMILY_WORDS:
+            return _FAMILY_WORDS[candidate]
+    try:
+        return INSTRUMENT_FAMILIES[instrument(word.replace("_", " ")) // 8]
+    except ControlError:
+        pass
+    if word.endswith("s"):
+        try:
+            return INSTRUMENT_FAMILIES[instrument(word[:-1].replace("_", " ")) // 8]
+        except ControlError:
+            pass
+    raise ControlError(f"unknown instrument {text!r}; give a family "
+                       f"({', '.join(INSTRUMENT_FAMILIES)}) or a General MIDI name")
+
+
+def instrument_families(text):
+    """'piano, bass and drums' (or a list) -> the families, in INSTRUMENT_FAMILIES order."""
+    items = (re.split(r"\s*(?:,|\band\b|\+|&)\s*", text) if isinstance(text, str)
+             else list(text))
+    names = {instrument_family(item) for item in items if str(item).strip()}
+    if not names:
+        raise ControlError(f"no instrument in {text!r}")
+    return tuple(name for name in INSTRUMENT_FAMILIES if name in names)
+
+
+def style_name(text):
+    """'Bossa Nova' -> 'bossa_nova' (the form models name their styles in)."""
+    name = re.sub(r"[\s-]+", "_", str(text).strip().lower())
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", name):
+        raise ControlError(f"a style is a name such as rock, swing or bossa_nova; got {text!r}")
+    return name
+
+
 def drum_classes(text):
     """'kick,snare,closed_hihat' -> frozenset of drum class indices (DRUM_CLASSES)."""
     found = set()

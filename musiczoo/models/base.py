@@ -90,6 +90,8 @@ class BundledModel:
         #: Seconds of the last generate()'s outputs that are the primer given (None: no
         #: primer was given), for pictures that mark it.
         self.last_primer_seconds = None
+        #: The controls the last generate() obeyed, where the family filled some in.
+        self.last_controls = None
 
     def build_model(self):
         raise NotImplementedError
@@ -236,8 +238,10 @@ class BundledModel:
             if given:
                 raise ValueError(f"beam search ({', '.join('--' + k for k in given)}) does "
                                  f"not apply to {type(self).__name__} sampling")
+        self.last_controls = None
         sequences = self.generate(num_outputs, primer=primer or None, **options)
-        controls = options.get("controls")
+        # A family that fills in what was not asked (a style's meter) says what it obeyed.
+        controls = self.last_controls or options.get("controls")
         if controls is not None:
             report_compliance(sequences, controls)
         return write_midi_files(sequences, output_dir, self.config.name,

@@ -28,7 +28,7 @@ def define_model_flags(bundle=True):
 
 CONTROL_FLAGS = ("key", "scale", "pitch_set", "pitch_range", "bars", "time_signature",
                  "density", "instrument", "drums", "end_on_tonic", "harmonize_midi",
-                 "attribute")
+                 "attribute", "style", "instruments")
 
 
 def define_control_flags():
@@ -53,6 +53,12 @@ def define_control_flags():
     flags.DEFINE_string("attribute", None, "MusicVAE: move the latent code along attribute "
                         "vectors, e.g. density:+1.5,register:-1 (note_density, register, "
                         "pitch_range, syncopation).")
+    flags.DEFINE_string("style", None, "Multi-instrument models: the style to play, e.g. rock, "
+                        "swing, bossa_nova, waltz, chorale (musiczoo_bundles --card lists "
+                        "a bundle's styles).")
+    flags.DEFINE_string("instruments", None, "Multi-instrument models: the instruments that "
+                        'play, e.g. "piano,bass,drums" (GM families or instrument names); '
+                        "no other instrument plays.")
 
 
 RENDER_FLAGS = ("wav", "piano_roll", "sample_rate")

@@ -30,6 +30,13 @@ class MusicTransformer(BundledModel):
     primer_flags = ("primer_midi",)
     no_primer_hint = "continue a MIDI file with --primer_midi"
 
+    def __new__(cls, config, *args, **kwargs):
+        # One family, one entry point: multi-instrument configs get their own class.
+        if cls is MusicTransformer and getattr(config, "representation", None) == "multitrack":
+            from musiczoo.models.music_transformer.multitrack import MultitrackTransformer
+            cls = MultitrackTransformer
+        return super().__new__(cls)
+
     def build_model(self):
         runtime.configure_threads()
         from musiczoo.models.music_transformer.network import MusicTransformerNetwork

@@ -9,5 +9,6 @@ from musiczoo.pipelines.codecs.drums import MultiDrumCodec  # noqa: F401
 from musiczoo.pipelines.codecs.key_melody import KeyMelodyCodec  # noqa: F401
 from musiczoo.pipelines.codecs.lookback import LookbackCodec  # noqa: F401
 from musiczoo.pipelines.codecs.melody import MelodyOneHotCodec  # noqa: F401
+from musiczoo.pipelines.codecs.multitrack import MultitrackCodec  # noqa: F401
 from musiczoo.pipelines.codecs.performance import PerformanceCodec  # noqa: F401
 from musiczoo.pipelines.codecs.tokens import TokenCodec  # noqa: F401

@@ -10,7 +10,7 @@ import os
 
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines.readers import mma
+from musiczoo.pipelines.readers import mma, multitrack
 from musiczoo.pipelines.readers.cache import music21_corpus_dir
 from musiczoo.pipelines.readers.files import content_key, generate_note_sequence_id, read_files
 from musiczoo.pipelines.readers.folk import folk_melodies
@@ -119,6 +119,12 @@ CORPORA = {c.name: c for c in (
     Corpus("mma_grooves", "1,216 drum grooves rendered from MMA's groove library (build "
            "once with build_mma_grooves)", "GPL-2+ (MMA by Bob van der Poel)", 1216,
            mma.mma_grooves, mma.mma_grooves_dir),
+    Corpus("multitrack", "2,685 multi-instrument pieces (59 hours) in 20 styles (folder = "
+           "style): MMA band arrangements of 774 grooves over chord progressions, Bach "
+           "chorales, Palestrina/Monteverdi, Trecento, string quartets, folk tunes, Planet "
+           "Blupi (build once with build_multitrack_corpus, ~8 minutes)",
+           "mixed: MMA GPL-2+; music21 corpus non-commercial (Essen: non-commercial only); "
+           "Planet Blupi GPL-3+", 2685, multitrack.multitrack, multitrack.multitrack_dir),
 )}
 
 
