@@ -16,11 +16,13 @@ NEG_INF = -1e9
 
 class DecoderLayer(keras.layers.Layer):
     def __init__(self, d_model, num_heads, ff_size, max_relative_position, dropout_rate,
-                 **kwargs):
+                 relative="block", **kwargs):
         super().__init__(**kwargs)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
+        # "block" (query blocks, O(L * block) memory) by default; "skewed" / "naive" give
+        # the same outputs from the same weights (attention.py).
         self.attention = RelativeSelfAttention(d_model, num_heads, max_relative_position,
-                                               dropout_rate, name="attention")
+                                               dropout_rate, relative=relative, name="attention")
         self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="ff_norm")
         self.ff_in = keras.layers.Dense(ff_size, activation="relu", name="ff_in")
         self.ff_out = keras.layers.Dense(d_model, name="ff_out")
@@ -45,7 +47,7 @@ class MusicTransformerNetwork(keras.Model):
     Input id `num_classes` is the start symbol; class ids below `num_reserved_ids`
     (padding / end markers of the 310-event vocabulary) are never sampled."""
 
-    def __init__(self, config, num_classes, num_reserved_ids=0, **kwargs):
+    def __init__(self, config, num_classes, num_reserved_ids=0, relative="block", **kwargs):
         super().__init__(**kwargs)
         self.config_ = config
         self.num_classes = int(num_classes)
@@ -57,7 +59,8 @@ class MusicTransformerNetwork(keras.Model):
         self.decoder_layers = [
             DecoderLayer(config.d_model, config.num_heads, config.ff_size,
                          config.max_relative_position, config.dropout_rate,
-                         name=f"layer_{n}") for n in range(config.num_layers)]
+                         relative=relative, name=f"layer_{n}")
+            for n in range(config.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.logits_dense = keras.layers.Dense(num_classes, name="logits")
         self.build_all()
