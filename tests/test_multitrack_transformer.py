@@ -11,6 +11,7 @@ import pytest
 
 import musiczoo
 from musiczoo import commands, registry
+from musiczoo.compose.form import head
 from musiczoo.compose.prompt import compile_prompt
 from musiczoo.controls import ControlError, Controls, compliance
 from musiczoo.models.music_transformer.model import MusicTransformer
@@ -150,16 +151,21 @@ def test_style_meter_and_primer(tiny_model, band_corpus, tmp_path):
         (waltz,) = model.generate(1, controls=Controls.parse(style="waltz", bars=2), seed=1)
         assert (waltz.time_signatures[0].numerator, waltz.time_signatures[0].denominator) == (3, 4)
     quartet = sorted(glob.glob(str(band_corpus / "string_quartet" / "*.mid")))[0]
-    primer = midi_bytes_to_sequence(open(quartet, "rb").read(), quartet)
-    (out,) = model.generate(1, primer=quartet, controls=Controls.parse(
-        style="string_quartet", bars=12), seed=2)
+    primer = head(midi_bytes_to_sequence(open(quartet, "rb").read(), quartet), 2)
+    (out,) = model.generate(1, primer=primer, controls=Controls.parse(
+        style="string_quartet", bars=4), seed=2)
     assert model.last_primer_seconds > 0
-    kept = [n for n in out.notes if n.start_time < model.last_primer_seconds - 1e-6]
-    assert kept and {n.program // 8 for n in out.notes} == {5}
+    kept = {(n.pitch, round(n.start_time, 2)) for n in out.notes
+            if n.start_time < model.last_primer_seconds - 1e-6}
+    given = {(n.pitch, round(n.start_time, 2)) for n in primer.notes}
+    assert kept == given  # the primer's notes kept (on the grid; doubled parts merge)
+    assert {n.program // 8 for n in out.notes} == {5}
     assert primer.notes
     with pytest.raises(ControlError, match="leaves out"):
-        model.generate(1, primer=quartet, controls=Controls.parse(
-            style="string_quartet", instruments="piano", bars=12), seed=2)
+        model.generate(1, primer=primer, controls=Controls.parse(
+            style="string_quartet", instruments="piano", bars=4), seed=2)
+    with pytest.raises(Exception, match="context"):
+        model.generate(1, primer=quartet, controls=Controls.parse(bars=400))
 
 
 def test_cached_sampling_equals_uncached(tiny_model):
@@ -218,3 +224,20 @@ def test_prompts_reach_the_multi_instrument_bundle():
     # Unchanged: a rock beat is the drum model's, a folk melody the melody model's.
     assert compile_prompt("energetic rock beat, 2 bars").bundle == "drum_kit_rnn"
     assert compile_prompt("calm folk melody in D minor").bundle == "lookback_rnn"
+
+
+def test_past_the_context_the_window_keeps_the_prefix(tiny_model):
+    model, _, _ = tiny_model
+    controls = Controls.parse(style="chorale", instruments="ensemble", bars=16, qpm=90)
+    (sequence,) = model.generate(1, controls=controls, seed=4)
+    meter = sequence.time_signatures[0]
+    bar = meter.numerator * 4 / meter.denominator * 60 / 90
+    assert abs(sequence.total_time - 16 * bar) < 1e-6
+    assert {n.program // 8 for n in sequence.notes} == {6}
+    assert max(n.start_time for n in sequence.notes) > 8 * bar  # music all the way through
+    (events,) = model.generate(1, num_steps=600, controls=Controls.parse(style="chorale"),
+                               seed=4)
+    assert events.notes
+    with pytest.raises(ValueError, match="beam search covers one"):
+        model.generate(1, num_steps=600, controls=Controls.parse(style="chorale"), seed=4,
+                       beam_size=2)

@@ -141,8 +141,8 @@ CONFIGS = (
         "multitrack_transformer", "Multi-instrument band and ensemble music in a style: one "
         "event stream over the 16 GM families and drums, on a 12-per-quarter grid, "
         "conditioned on a style and the instruments that play (musiczoo's MuseNet row).",
-        representation="multitrack", styles=MULTITRACK_STYLES, num_layers=4, d_model=256,
-        num_heads=8, ff_size=1024, max_relative_position=1024, max_length=1024,
-        batch_size=8, steps_per_quarter=12, num_velocity_bins=8, min_pitch=21,
-        max_pitch=108, transpose_range=3, warmup_steps=300),
+        representation="multitrack", styles=MULTITRACK_STYLES, num_layers=3, d_model=192,
+        num_heads=6, ff_size=768, max_relative_position=512, max_length=512,
+        window_bars=4, hop_bars=2, batch_size=8, steps_per_quarter=12,
+        num_velocity_bins=8, min_pitch=21, max_pitch=108, transpose_range=3, warmup_steps=300),
 )

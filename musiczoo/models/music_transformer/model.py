@@ -27,14 +27,17 @@ MAX_TOKENS = 16384
 
 class MusicTransformer(BundledModel):
     family = "music_transformer"
+    representation = None  # a subclass for one representation sets it
     primer_flags = ("primer_midi",)
     no_primer_hint = "continue a MIDI file with --primer_midi"
 
     def __new__(cls, config, *args, **kwargs):
         # One family, one entry point: multi-instrument configs get their own class.
-        if cls is MusicTransformer and getattr(config, "representation", None) == "multitrack":
-            from musiczoo.models.music_transformer.multitrack import MultitrackTransformer
-            cls = MultitrackTransformer
+        # (The package imports multitrack.py, so its subclass is always registered here.)
+        if cls is MusicTransformer:
+            for subclass in cls.__subclasses__():
+                if subclass.representation == getattr(config, "representation", None):
+                    cls = subclass
         return super().__new__(cls)
 
     def build_model(self):

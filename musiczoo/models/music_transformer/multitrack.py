@@ -68,6 +68,7 @@ def style_profile(statistics, styles):
 
 
 class MultitrackTransformer(MusicTransformer):
+    representation = "multitrack"
     no_primer_hint = "continue a multi-track MIDI file with --primer_midi"
 
     @property
@@ -243,9 +244,12 @@ class MultitrackTransformer(MusicTransformer):
                                                         DEFAULT_TOKENS_PER_BAR))
         scores = np.zeros(num_outputs)
         rounds = 0
+        head = 1 + len(prefix)
         while True:
             if target is None:
-                wanted = num_steps + len(prefix) + 1 - history.shape[1]
+                wanted = num_steps + head - history.shape[1]
+                if wanted <= 0:
+                    break
             else:
                 reached = min(self._steps_reached(row, len(prefix)) for row in history)
                 if reached >= target:
@@ -256,16 +260,36 @@ class MultitrackTransformer(MusicTransformer):
                 log.warning("stopped at %d tokens (the longest generation) before every "
                             "output reached %s bars", history.shape[1], controls.bars)
                 break
-            plan = masks.plan(space, controls, history.shape[1] + wanted, history.shape[1])
-            history, round_scores = self.generate_tokens(
-                history, wanted, temperature=temperature, top_k=top_k or 0,
+            # Past the trained context the model sees a window: the conditioning prefix,
+            # then the newest half-context of events (as it was trained: prefix + window).
+            # Windowed rounds all have one shape (prefix + keep tokens in, the rest of the
+            # context out), so the compiled loop traces once for all of them; what runs
+            # past the bars asked for is cut at the bar line below.
+            window = history
+            if history.shape[1] + wanted > self.context:
+                keep = max(self.context // 2 - head, 1)
+                if history.shape[1] > head + keep:
+                    window = np.concatenate([history[:, :head], history[:, -keep:]], axis=1)
+                    wanted = self.context - window.shape[1]
+                wanted = max(min(wanted, self.context - window.shape[1]), 1)
+            if window is not history and beam_size > 1:
+                # Beam search reorders rows: a window's continuation would not match the
+                # history kept outside it.
+                raise ValueError(f"beam search covers one {self.context}-token context of "
+                                 f"{self.config.name}: ask for fewer bars, or sample "
+                                 "(--beam_size=1)")
+            plan = masks.plan(space, controls, window.shape[1] + wanted, window.shape[1])
+            out, round_scores = self.generate_tokens(
+                window, wanted, temperature=temperature, top_k=top_k or 0,
                 seed=None if seed is None else seed + rounds, beam_size=beam_size,
                 branch_factor=branch_factor, steps_per_iteration=steps_per_iteration,
                 plan=plan)
+            history = np.concatenate([history, out[:, window.shape[1]:]], axis=1) \
+                if window is not history else out
             scores = scores + round_scores
             rounds += 1
-            if target is None:
-                break
+        if target is None:
+            history = history[:, :num_steps + head]
         programs = {int(k): int(v) for k, v in
                     self.profile.get(style, {}).get("programs", {}).items()}
         self.last_primer_seconds = None

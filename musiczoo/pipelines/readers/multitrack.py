@@ -493,10 +493,10 @@ def _quarters(sequence):
 
 
 def _chorale_entries(output_dir, limit, stats):
-    from musiczoo.pipelines.readers import corpora
+    from musiczoo.pipelines.readers import bach
 
     entries = []
-    for chorale in corpora.bach_chorales(stats):
+    for chorale in bach.bach_chorales(stats):
         if limit and len(entries) >= limit:
             break
         name = os.path.splitext(os.path.basename(chorale.filename))[0]
