@@ -43,7 +43,9 @@ def held_out_events(model, wanted):
     meta = model.metadata.get("dataset") or {}
     ratio = meta.get("eval_ratio") or 0.1
     spec = meta.get("input_spec") or model.metadata.get("training_data") or ""
-    if model.family in CORPUS_FOR:
+    if getattr(model.config, "representation", None) == "multitrack":
+        corpus = "multitrack"  # the multi-instrument bundle's own corpus (style folders)
+    elif model.family in CORPUS_FOR:
         corpus = CORPUS_FOR[model.family]
     elif "mma_grooves" in spec:
         corpus = "mma_grooves"
