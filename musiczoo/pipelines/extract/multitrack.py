@@ -157,12 +157,7 @@ def notes_to_events(notes, max_shift_steps, style=None, instruments=None):
     events[ends - 1, 1] = value
     events[ends[has_velocity] - 2] = np.stack(
         [np.full(int(has_velocity.sum()), VELOCITY), bins[has_velocity]], axis=1)
-    owner = np.repeat(np.arange(len(step)), shifts)
-    rank = np.arange(len(owner)) - np.repeat(np.cumsum(shifts) - shifts, shifts)
-    events[begins[owner] + rank] = (TIME_SHIFT, max_shift_steps)
-    shifted = np.flatnonzero(shifts)
-    events[begins[shifted] + shifts[shifted] - 1, 1] = (
-        delta[shifted] - (shifts[shifted] - 1) * max_shift_steps)
+    performances.write_time_shifts(events, begins, delta, shifts, max_shift_steps)
     if style is None:
         return events.astype(np.int32)
     playing = notes.instruments if instruments is None else sorted(set(instruments))

@@ -159,14 +159,20 @@ def performance_events(start_step, end_step, pitch, velocity, *, origin=0,
     if num_velocity_bins:
         events[ends[has_velocity] - 2, 0] = VELOCITY
         events[ends[has_velocity] - 2, 1] = bins[has_velocity]
-    # Each time advance becomes full-size shifts then the remainder (1..max).
-    owner = np.repeat(np.arange(len(note)), num_shifts)
+    write_time_shifts(events, begins, delta, num_shifts, max_shift_steps)
+    return events
+
+
+def write_time_shifts(events, begins, delta, num_shifts, max_shift_steps):
+    """Fills the TIME_SHIFT rows in front of each event: event i's time advance delta[i]
+    becomes num_shifts[i] rows from begins[i], full-size shifts then the remainder
+    (1..max). Shared by the performance and multi-instrument encoders."""
+    owner = np.repeat(np.arange(len(delta)), num_shifts)
     rank = np.arange(len(owner)) - np.repeat(np.cumsum(num_shifts) - num_shifts, num_shifts)
     events[begins[owner] + rank] = (TIME_SHIFT, max_shift_steps)
     shifted = np.flatnonzero(num_shifts)
     events[begins[shifted] + num_shifts[shifted] - 1, 1] = (
         delta[shifted] - (num_shifts[shifted] - 1) * max_shift_steps)
-    return events
 
 
 def _program_and_is_drum(program, is_drum):

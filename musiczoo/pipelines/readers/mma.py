@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from musiczoo.pipelines.readers.cache import data_dir
+from musiczoo.pipelines.readers.cache import built_corpus_dir, data_dir
 from musiczoo.pipelines.readers.files import content_key, iter_music_files, read_files
 from musiczoo.pipelines.readers.midi import midi_bytes_to_sequence
 from musiczoo.pipelines.stats import Stats
@@ -151,13 +151,7 @@ def build_mma_grooves(output_dir=None, mma="mma", library_dir=None, workers=None
 
 def mma_grooves_dir():
     """The built mma_grooves folder; FileNotFoundError with the build command if missing."""
-    folder = data_dir() / "mma_grooves"
-    if not (folder / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"the mma_grooves corpus is not built (no {folder / 'manifest.json'}). "
-            f"Build it once (needs Debian's mma package, a few minutes) with:\n"
-            f"  {MMA_BUILD_COMMAND}")
-    return folder
+    return built_corpus_dir("mma_grooves", MMA_BUILD_COMMAND, "a few minutes")
 
 
 def mma_grooves(stats=None):

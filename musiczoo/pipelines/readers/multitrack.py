@@ -34,7 +34,7 @@ import zlib
 
 from note_seq.protobuf import music_pb2
 
-from musiczoo.pipelines.readers.cache import data_dir, music21_corpus_dir
+from musiczoo.pipelines.readers.cache import built_corpus_dir, data_dir, music21_corpus_dir
 from musiczoo.pipelines.readers.files import (content_key, default_workers, iter_music_files,
                                               read_files)
 from musiczoo.pipelines.readers.midi import midi_bytes_to_sequence
@@ -846,13 +846,7 @@ def _mma_version(mma_path):
 
 def multitrack_dir():
     """The built multitrack folder; FileNotFoundError with the build command if missing."""
-    folder = data_dir() / "multitrack"
-    if not (folder / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"the multitrack corpus is not built (no {folder / 'manifest.json'}). Build it "
-            f"once (needs Debian's mma package, about 10 minutes) with:\n"
-            f"  {MULTITRACK_BUILD_COMMAND}")
-    return folder
+    return built_corpus_dir("multitrack", MULTITRACK_BUILD_COMMAND, "about 10 minutes")
 
 
 def multitrack(stats=None):
