@@ -102,6 +102,12 @@ def card(name_or_path):
     if isinstance(metrics, dict) and metrics:
         lines.append("held-out metrics (recorded at training): " + ", ".join(
             f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float))))
+    profile = meta.get("style_profile")
+    if isinstance(profile, dict) and profile:  # a multi-instrument bundle's styles (--style)
+        lines.append("styles (--style; pieces, usual tempo and meter): " + ", ".join(
+            f"{name} ({entry.get('pieces')}, {entry.get('qpm', 0):.0f} bpm, "
+            f"{entry.get('time_signature')})" for name, entry in sorted(profile.items())
+            if isinstance(entry, dict)))
     lines.append("golden record: " + ("yes (musiczoo_bundles --check verifies it)"
                                       if golden.find(path, meta) is not None else "none"))
     build = path.resolve().parent.parent / "BUILD.md"

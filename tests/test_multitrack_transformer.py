@@ -241,3 +241,43 @@ def test_past_the_context_the_window_keeps_the_prefix(tiny_model):
     with pytest.raises(ValueError, match="beam search covers one"):
         model.generate(1, num_steps=600, controls=Controls.parse(style="chorale"), seed=4,
                        beam_size=2)
+
+
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "bundles", "multitrack_transformer.mzb")
+needs_shipped = pytest.mark.skipif(not os.path.exists(SHIPPED),
+                                   reason="bundles/multitrack_transformer.mzb not built")
+
+
+@needs_shipped
+def test_the_prompt_writes_a_band_in_its_style(tmp_path):
+    from musiczoo.compose import compose as composer
+    result = composer.compose("bossa nova for piano, bass and drums, 110 bpm, 2 bars, "
+                              "2 variations", tmp_path / "bossa", seed=1)
+    assert result.plan.bundle == "multitrack_transformer"
+    assert result.controls.style == "bossa_nova" and len(result.variations) == 2
+    for path in sorted((tmp_path / "bossa").glob("variation_*.mid")):
+        sequence = midi_bytes_to_sequence(path.read_bytes(), str(path))
+        played = {16 if n.is_drum else n.program // 8 for n in sequence.notes}
+        assert sequence.notes and played <= {0, 4, 16}
+        assert abs(sequence.tempos[0].qpm - 110) < 1e-6
+
+
+@needs_shipped
+def test_the_api_takes_style_and_instruments():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from musiczoo.serve.app import create_app
+    from musiczoo.serve.settings import Settings
+    with TestClient(create_app(Settings(max_outputs=2, max_bars=8, audio=False))) as client:
+        listed = {b["name"]: b for b in client.get("/api/bundles").json()}
+        assert {"style", "instruments"} <= set(listed["multitrack_transformer"]["controls"])
+        answer = client.post("/api/generate", json={
+            "bundle": "multitrack_transformer", "style": "swing",
+            "instruments": "piano,bass,drums", "bars": 2, "num_outputs": 2, "seed": 1})
+        assert answer.status_code == 200, answer.text
+        for item in answer.json()["items"]:
+            assert item["compliance"]["instruments"] and item["compliance"]["bars"]
+        bad = client.post("/api/generate", json={"bundle": "multitrack_transformer",
+                                                 "style": "disco", "bars": 2})
+        assert bad.status_code == 400 and "knows the styles" in bad.text

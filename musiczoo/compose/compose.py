@@ -111,7 +111,17 @@ def make_variations(prompt="", *, seed=None, bundle=None, num_variations=None, f
     seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     pieces = [(s, form_lib.make_piece(model, settled, plan.form, plan.temperature, s))
               for s in variation_seeds(seed, plan.num_variations)]
-    return plan, settled, seed, pieces, model
+    return plan, _filled_in(model, settled), seed, pieces, model
+
+
+def _filled_in(model, settled):
+    """The controls with what the model filled in (a multi-instrument model's style, band
+    and meter), so ranking and compose.json judge what was really asked of it."""
+    filled = getattr(model, "last_controls", None)
+    if filled is None:
+        return settled
+    return dataclasses.replace(settled, time_signature=filled.time_signature,
+                               style=filled.style, instruments=filled.instruments)
 
 
 def ranked(model, controls, pieces, profile=None):
@@ -149,6 +159,7 @@ def vary(path, output_dir, *, num_variations=4, seed=None, amount=0.3, overwrite
     seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     pieces = [(s, form_lib.more_like(model, source, settled, plan.temperature, s, amount))
               for s in variation_seeds(seed, num_variations)]
+    settled = _filled_in(model, settled)
     return _write(folder, model, plan, settled, seed, pieces, overwrite,
                   {"vary_of": str(path), "amount": amount}, render)
 

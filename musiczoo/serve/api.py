@@ -103,6 +103,9 @@ def accepted_controls(header):
     if family == "music_vae":
         return ["bars"] + pitched + ["density", "attribute"]
     if family == "music_transformer":
+        if representation == "multitrack":
+            return ["bars", "time_signature", "qpm", "key", "scale", "pitch_set",
+                    "pitch_range", "end_on_tonic", "style", "instruments"]
         if representation != "chorale":
             return pitched
         return ["bars", "time_signature"] + pitched + ["harmonize"]
@@ -116,7 +119,7 @@ def settings_of(record_controls):
     for name, value in (record_controls or {}).items():
         if name == "pitch_range":
             value = f"{value[0]}:{value[1]}"
-        elif name == "drums":
+        elif name in ("drums", "instruments"):
             value = ",".join(value)
         elif name == "attributes":
             name, value = "attribute", ",".join(f"{k}:{v}" for k, v in value.items())
@@ -139,7 +142,8 @@ def generate(body: schemas.GenerateRequest, state=Depends(context)):
         sequences = model.generate(body.num_outputs, controls=controls, seed=body.seed,
                                    temperature=body.temperature, top_k=body.top_k)
         return store_result(state.store, "generate", body.bundle, sequences,
-                            controls=controls, audio=state.settings.audio)
+                            controls=model.last_controls or controls,
+                            audio=state.settings.audio)
     return _run(state, job)
 
 
@@ -245,7 +249,8 @@ async def continue_(state=Depends(context), midi: UploadFile = File(...),
                              "Transformer, or /api/interpolate for a MusicVAE")
         sequences = model.generate(num_outputs, primer=primer, controls=controls, seed=seed)
         marked = None if harmonize else sequence.total_time
-        return store_result(state.store, "continue", bundle, sequences, controls=controls,
+        return store_result(state.store, "continue", bundle, sequences,
+                            controls=model.last_controls or controls,
                             audio=state.settings.audio, marked_until=marked)
     return _run(state, job)
 

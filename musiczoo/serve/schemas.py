@@ -20,6 +20,8 @@ class ControlFields(BaseModel):
     drums: Optional[str] = Field(None, examples=["kick,snare,closed_hihat"], max_length=120)
     end_on_tonic: Optional[bool] = None
     attribute: Optional[str] = Field(None, examples=["density:+1.5"], max_length=80)
+    style: Optional[str] = Field(None, examples=["bossa_nova"], max_length=40)
+    instruments: Optional[str] = Field(None, examples=["piano,bass,drums"], max_length=200)
 
     def settings(self):
         """The control fields given (not the request's other fields), as Controls.parse
