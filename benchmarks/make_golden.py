@@ -34,6 +34,7 @@ GENERATION = {"melody_rnn": {"num_outputs": 2, "num_steps": 32, "seed": 1},
               "drums_rnn": {"num_outputs": 2, "num_steps": 32, "seed": 1},
               "music_vae": {"num_outputs": 2, "num_steps": None, "seed": 1},
               "music_transformer": {"num_outputs": 2, "num_steps": 16, "seed": 1, "top_k": 20}}
+MULTITRACK_GENERATION = {"num_outputs": 2, "num_steps": 96, "seed": 1, "top_k": 20}
 # Drum corpora: the drum bundles trained on mma_grooves only.
 CORPUS_FOR = {"melody_rnn": "bach_soprano", "music_transformer": "bach_chorales"}
 
@@ -91,7 +92,10 @@ def main():
         path = bundles.resolve_bundle(name)
         model = musiczoo.load_bundle(name)
         rows, source = rows_for(model)
-        record = golden.make(model, rows, source, GENERATION[model.family],
+        generation = GENERATION[model.family]
+        if getattr(model.config, "representation", None) == "multitrack":
+            generation = MULTITRACK_GENERATION  # 16 events of a band may hold no whole note
+        record = golden.make(model, rows, source, generation,
                              sha256=model.metadata.get("sha256"))
         golden.write(golden.sidecar(path), record)
         summary[name] = {"source": source, **{k: [round(v, 4) for v in vs]
