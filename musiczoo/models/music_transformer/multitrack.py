@@ -27,7 +27,8 @@ log = logging.getLogger("musiczoo")
 DEFAULT_BARS = 8
 DEFAULT_INSTRUMENTS = ("piano", "bass", "drums")
 DEFAULT_TOKENS_PER_BAR = 120
-METERS = ((4, 4), (3, 4), (2, 4), (2, 2), (6, 8), (12, 8), (5, 4), (6, 4), (9, 8))
+# Every meter up to 16 beats over 1..16: a bar is a whole number of 12-per-quarter steps.
+METERS = tuple((n, d) for d in (4, 2, 8, 1, 16) for n in range(1, 17))
 
 
 def _most_common(histogram, default=None):
