@@ -393,9 +393,11 @@ def test_shipped_bundles_of_both_header_versions_load():
             assert names == [w["name"] for w in header["weights"]]
     # Five bundles are still today's version-1 files (the migration is tested on them);
     # the two MusicVAEs were rewritten with their attribute vectors (issue 12) and
-    # basic_rnn_gru was trained after the schema's version 2 (issue 14).
+    # basic_rnn_gru (issue 14) and multitrack_transformer (issue 16) were trained after the
+    # schema's version 2.
     assert len(versions[1]) == 5 and sorted(versions[2]) == [
-        "basic_rnn_gru", "cat-drums_2bar_small", "cat-mel_2bar_small"]
+        "basic_rnn_gru", "cat-drums_2bar_small", "cat-mel_2bar_small",
+        "multitrack_transformer"]
 
 
 def _set_top(key, value):
