@@ -298,12 +298,8 @@ class MultitrackExtractor:
         if stats is not None:
             stats.count(f"multitrack_style_{self.styles[style]}")
         out = []
-        for part in notearrays.split_on_time_changes(arrays, stats):
-            try:
-                quantized = notearrays.quantize(part, self.steps_per_quarter)
-            except notearrays.QuantizeError as error:
-                stats.count(f"sequences_discarded_because_{error.reason}")
-                continue
+        from musiczoo.pipelines.extract.extractors import quantized_parts
+        for quantized in quantized_parts(arrays, self.steps_per_quarter, stats):
             notes = quantize_multitrack(quantized, self.num_velocity_bins, self.min_pitch,
                                         self.max_pitch, stats=stats)
             if not len(notes):
